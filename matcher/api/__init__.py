@@ -1,0 +1,1 @@
+"""HTTP edge: pydantic models, routes and error mapping only; the work happens in Services."""

@@ -1,0 +1,1 @@
+"""Face detection, alignment, quality and recognition (one module per model)."""

@@ -1,0 +1,83 @@
+"""The one Settings object. Built at the entry point (CLI, app factory, test) and passed down.
+
+Every field can be set from the environment with the ``MATCHER_`` prefix, e.g.
+``MATCHER_DATA_DIR=/srv/matcher``. Nothing here is a module-level instance.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Privacy: onnxruntime's telemetry (Windows ETW) and any library phone-home are switched
+# off before those libraries are imported anywhere in the process.
+PRIVACY_ENV = {
+    "ORT_DISABLE_TELEMETRY": "1",
+    "ORT_DISABLE_TELEMETRY_EVENTS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "INSIGHTFACE_HOME": "/nonexistent-insightface-home",  # never let insightface fetch a pack
+}
+
+
+def apply_privacy_env() -> None:
+    for key, value in PRIVACY_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def _default_models_dir() -> Path:
+    """``models/`` beside the package (editable install, the README's way), else ./models."""
+    beside = Path(__file__).resolve().parent.parent / "models"
+    return beside if beside.is_dir() else Path("models")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MATCHER_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="SQLite file, blobs, indexes, converted models")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/matcher.db")
+    models_dir: Path = Field(default_factory=_default_models_dir, description="model pack manifests")
+    pack: str = Field("yunet_sface", description="default model pack")
+
+    # inference
+    ort_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = number of cores")
+    det_size: int = Field(640, ge=160, le=1920, description="longest side fed to the detector")
+    det_score_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    nms_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    min_face_px: int = Field(20, ge=1, description="faces with a shorter box side are dropped")
+    embed_batch: int = Field(16, ge=1, le=256)
+    mirror_tta: bool = Field(False, description="average the embedding of the face and its mirror image")
+
+    # input limits
+    max_upload_mb: float = Field(50.0, gt=0)
+    max_pixels: int = Field(60_000_000, gt=0, description="decoded width*height limit (bombs)")
+
+    # index and review
+    index_mode: Literal["exact", "ann"] = "exact"
+    queue_fmr: float = Field(1e-3, gt=0, lt=1, description="false-match rate threshold for the queue")
+    two_person_rule: bool = False
+
+    # http
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'matcher.db').resolve()}"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def threads(self) -> int:
+        return self.ort_threads or (os.cpu_count() or 1)
