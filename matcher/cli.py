@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -111,6 +112,134 @@ def models(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
         typer.echo(f"{s.name}{default}: {mark}; {s.embedding_dim}-d; {s.licence}; {use}")
         for problem in s.problems:
             typer.echo(f"    - {problem}")
+
+
+class Side(str, Enum):
+    children = "children"
+    reports = "reports"
+
+    @property
+    def record_side(self) -> str:
+        return "child" if self is Side.children else "report"
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+@app.command("index")
+def index_archive(
+    ctx: typer.Context,
+    archive: Annotated[Path | None, typer.Argument(help="folder with one sub-folder per record (folder name = record number)")] = None,
+    manifest: Annotated[Path | None, typer.Option(help="CSV: record_id,path[,name,sex,birth_year,shelter,found_on,found_at,notes]")] = None,
+    side: Annotated[Side, typer.Option(help="children (shelter archive) or reports (bulk-load family reports)")] = Side.children,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="embedding processes")] = 1,
+    chunk: Annotated[int, typer.Option(min=1, max=10_000, help="photos per database transaction")] = 32,
+    report: Annotated[Path | None, typer.Option(help="CSV of failed / no-face photos (default DATA_DIR/reports/)")] = None,
+    pack: Annotated[str | None, typer.Option(help="model pack")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Index a shelter archive. Safe to stop and re-run: stored files are skipped."""
+    from matcher.archive import scan_folder, scan_manifest
+    from matcher.indexer import ArchiveIndexer
+
+    if (archive is None) == (manifest is None):
+        raise typer.BadParameter("give either an ARCHIVE folder or --manifest CSV")
+    items = scan_manifest(manifest) if manifest else scan_folder(archive)
+    indexer = ArchiveIndexer(_services(ctx), side.record_side, pack, workers, chunk, report, actor=_actor())
+    if progress and not as_json:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} photos/s"), TimeRemainingColumn())
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task("index", total=None, rate="-")
+
+            def tick(done: int, total: int) -> None:
+                elapsed = bar.tasks[0].elapsed or 1e-9
+                bar.update(task, completed=done, total=total, rate=f"{done / elapsed:.1f}")
+
+            summary = indexer.run(items, tick)
+    else:
+        summary = indexer.run(items)
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+    else:
+        s = summary
+        typer.echo(
+            f"photos {s.photos}: new {s.new_media}, skipped {s.skipped} (already stored), failed {s.failed}, "
+            f"no face {s.no_face}; faces {s.faces}; records {s.records}; {s.seconds:.1f} s"
+        )
+        if s.report:
+            typer.echo(f"problems listed in {s.report}")
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    photos: Annotated[list[Path], typer.Argument(help="query photos")],
+    top: Annotated[int, typer.Option(min=1, max=1000, help="records per photo")] = 20,
+    side: Annotated[Side, typer.Option(help="which side to search")] = Side.children,
+    pack: Annotated[str | None, typer.Option(help="model pack")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per photo")] = False,
+) -> None:
+    """Search the index with photos: records ranked by their best face's similarity (audited)."""
+    services = _services(ctx)
+    failed = 0
+    for path in photos:
+        out: dict = {"query": str(path), "faces": 0, "candidates": []}
+        try:
+            analyzed, candidates = services.search_photo(services.read_file(path), side.record_side, top, _actor(), "staff", pack)
+            out["faces"] = len(analyzed.faces)
+            out["candidates"] = [c.as_dict() for c in candidates]
+        except MatcherError as exc:
+            if exc.status >= 500:
+                raise
+            failed += 1
+            out["error"] = {"code": exc.code, "message": exc.message}
+        except OSError as exc:
+            failed += 1
+            out["error"] = {"code": "unreadable_file", "message": f"cannot read {path}: {exc.strerror}"}
+        if as_json:
+            typer.echo(json.dumps(out))
+        elif "error" in out:
+            typer.echo(f"{path}: error: {out['error']['message']}")
+        else:
+            typer.echo(f"{path}: {out['faces']} face(s)")
+            for rank, c in enumerate(out["candidates"], start=1):
+                typer.echo(f"  {rank:3d}. record {c['record_id']}  score {c['score']:.3f}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def reindex(ctx: typer.Context, pack: Annotated[str | None, typer.Option(help="model pack")] = None) -> None:
+    """Rebuild the FAISS indexes of both sides from the embeddings stored in the database."""
+    services = _services(ctx)
+    info = services.pack_info(pack)
+    for side in ("child", "report"):
+        index = services.indexes.rebuild(side, info.name, info.embedding_dim)
+        typer.echo(f"{side}: {len(index)} faces ({info.name}, {index.mode})")
+
+
+@app.command()
+def stats(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Counts of records, media and faces per side and model pack."""
+    from matcher.store import repo
+
+    services = _services(ctx)
+    with services.sessions() as session:
+        counts = repo.counts(session)
+    if as_json:
+        typer.echo(json.dumps(counts))
+        return
+    for side, c in counts.items():
+        packs = ", ".join(f"{k}: {v}" for k, v in c["embeddings_by_pack"].items()) or "none"
+        typer.echo(f"{side}: {c['records']} records, {c['media']} media, {c['faces']} faces; embeddings {packs}")
 
 
 @app.command()

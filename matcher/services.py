@@ -7,11 +7,13 @@ the entry point builds ``Services(settings)`` and passes it down.
 from __future__ import annotations
 
 import threading
+
+import numpy as np
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from matcher.errors import FileTooLargeError
+from matcher.errors import FileTooLargeError, InputError
 from matcher.faces.pipeline import Pipeline
 from matcher.faces.types import Face
 from matcher.imaging import DecodedImage, ImageLimits, decode_image
@@ -29,6 +31,62 @@ class Services:
         self.settings = settings
         self._lock = threading.Lock()
         self._pipelines: dict[str, Pipeline] = {}
+
+    # ---- storage (created on first use, migrated to the latest schema) ----
+    @cached_property
+    def engine(self):
+        from matcher.store.db import make_engine, migrate
+
+        engine = make_engine(self.settings.sqlalchemy_url)
+        migrate(engine)
+        return engine
+
+    @cached_property
+    def sessions(self):
+        from matcher.store.db import session_factory
+
+        return session_factory(self.engine)
+
+    @cached_property
+    def blobs(self):
+        from matcher.store.blobs import BlobStore
+
+        return BlobStore(self.settings.data_dir / "blobs")
+
+    @cached_property
+    def indexes(self):
+        from matcher.index.faiss_index import set_faiss_threads
+        from matcher.index.manager import IndexManager
+
+        set_faiss_threads(self.settings.threads)
+        return IndexManager(self.settings.data_dir / "indexes", self.sessions, mode=self.settings.index_mode)
+
+    def pack_info(self, pack: str | None = None):
+        from matcher.faces.packs import get_pack
+
+        return get_pack(self.settings.models_dir, pack or self.settings.pack)
+
+    def index(self, side: str, pack: str | None = None):
+        info = self.pack_info(pack)
+        return self.indexes.get(side, info.name, info.embedding_dim)
+
+    def search_photo(self, data: bytes, side: str, top_k: int, actor: str, role: str, pack: str | None = None, request_id: str | None = None):
+        """Faces of one photo searched against one side; audited (invariant 4)."""
+        from matcher.search import search_records
+        from matcher.store import repo
+
+        if top_k < 1 or top_k > 1000:
+            raise InputError("top must be between 1 and 1000")
+        analyzed = self.analyze_bytes(data, pack)
+        queries = np.stack([f.embedding for f in analyzed.faces]) if analyzed.faces else np.zeros((0, 1), np.float32)
+        index = self.index(side, pack)
+        with self.sessions.begin() as session:
+            candidates = search_records(session, index, queries, top_k)
+            repo.audit(
+                session, actor, role, "search", "side", side, request_id,
+                faces=len(analyzed.faces), results=[c.record_id for c in candidates],
+            )
+        return analyzed, candidates
 
     @cached_property
     def limits(self) -> ImageLimits:

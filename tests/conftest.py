@@ -88,3 +88,24 @@ def astronaut_jpeg(astronaut_bgr: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".jpg", astronaut_bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
     assert ok
     return buf.tobytes()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests import pg
+
+    reason = pg.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = pg.Server()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> str | None:
+    """Each storage test runs on SQLite and, where a server can be started, PostgreSQL."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_server").new_database()

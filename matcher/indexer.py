@@ -1,0 +1,208 @@
+"""Batch indexing of a shelter archive (flow b): resumable, chunked, never duplicating.
+
+* Files already stored for the same record (same sha256) are skipped, so a re-run after an
+  interruption continues where it stopped.
+* Photos are embedded in this process or in ``workers`` processes; results are committed in
+  chunks, one transaction per chunk (blobs first, then rows), then added to the index. A
+  crash loses at most the chunk in flight, which the next run redoes.
+* Decode errors and photos without a face go to a CSV report; the run continues.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from matcher.archive import ArchiveItem, record_fields
+from matcher.embedding_worker import PhotoResult, analyze, analyze_path, init_worker
+from matcher.store import repo
+from matcher.store.models import Embedding, Face, Media
+
+log = logging.getLogger(__name__)
+REPORT_COLUMNS = ("path", "record_id", "status", "code", "message")
+
+
+@dataclass(frozen=True)
+class IndexSummary:
+    photos: int
+    new_media: int
+    faces: int
+    records: int
+    skipped: int
+    failed: int
+    no_face: int
+    seconds: float
+    report: str | None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def sha256_file(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+GOOD_QUALITY = 0.3
+
+
+def template_face(faces) -> int | None:
+    """Index of the face that represents the record in a shelter photo of one child: the
+    largest face of acceptable quality, else the largest (faces come largest first)."""
+    if not faces:
+        return None
+    return next((i for i, f in enumerate(faces) if f.quality >= GOOD_QUALITY), 0)
+
+
+class ArchiveIndexer:
+    def __init__(self, services, side: str, pack: str | None = None, workers: int = 1, chunk: int = 32, report_path: Path | None = None, actor: str = "cli") -> None:
+        self.services = services
+        self.side = side
+        self.pack = pack or services.settings.pack
+        self.workers = max(1, workers)
+        self.chunk = max(1, chunk)
+        self.report_path = report_path
+        self.actor = actor
+
+    def plan(self, items: list[ArchiveItem]) -> tuple[list[ArchiveItem], int]:
+        """Items still to do (not stored for their record, not repeated in this run) and the skip count."""
+        with self.services.sessions() as session:
+            known = repo.known_media_by_record(session, self.side)
+        todo, seen, skipped = [], set(), 0
+        for item in items:
+            sha = sha256_file(item.path)
+            key = (item.record_id, sha)
+            if sha is not None and (sha in known.get(item.record_id, ()) or key in seen):
+                skipped += 1
+                continue
+            seen.add(key)
+            todo.append(item)
+        return todo, skipped
+
+    def run(self, items: list[ArchiveItem], progress: Callable[[int, int], None] | None = None) -> IndexSummary:
+        start = time.perf_counter()
+        todo, skipped = self.plan(items)
+        index = self.services.index(self.side, self.pack)
+        report_rows: list[dict] = []
+        totals = {"new_media": 0, "faces": 0, "failed": 0, "no_face": 0}
+        records: set[str] = set()
+        done = 0
+        last_save = time.monotonic()
+        by_path = {str(i.path): i for i in todo}
+        batch: list[tuple[ArchiveItem, PhotoResult]] = []
+        for result in self._results(todo):
+            item = by_path[result.path]
+            batch.append((item, result))
+            if len(batch) >= self.chunk:
+                self._commit(batch, index, totals, records, report_rows)
+                batch = []
+                if time.monotonic() - last_save > 60:
+                    self.services.indexes.save(self.side, self.pack)
+                    last_save = time.monotonic()
+            done += 1
+            if progress:
+                progress(done, len(todo))
+        if batch:
+            self._commit(batch, index, totals, records, report_rows)
+        self.services.indexes.save(self.side, self.pack)
+        report = self._write_report(report_rows)
+        with self.services.sessions.begin() as session:
+            repo.audit(session, self.actor, "staff", "index_archive", "archive", None, side=self.side, photos=len(items), new_media=totals["new_media"])
+        return IndexSummary(
+            photos=len(items),
+            new_media=totals["new_media"],
+            faces=totals["faces"],
+            records=len(records),
+            skipped=skipped,
+            failed=totals["failed"],
+            no_face=totals["no_face"],
+            seconds=round(time.perf_counter() - start, 2),
+            report=str(report) if report else None,
+        )
+
+    def _results(self, todo: list[ArchiveItem]) -> Iterator[PhotoResult]:
+        if self.workers == 1 or len(todo) < 2:
+            pipeline = self.services.pipeline(self.pack)
+            for item in todo:
+                yield analyze(item.path, pipeline, self.services.limits)
+            return
+        settings = self.services.settings
+        per_worker = max(1, settings.threads // self.workers)
+        worker_settings = settings.model_copy(update={"ort_threads": per_worker}).model_dump_json()
+        with ProcessPoolExecutor(self.workers, initializer=init_worker, initargs=(worker_settings, self.pack)) as pool:
+            yield from pool.map(analyze_path, [str(i.path) for i in todo], chunksize=2)
+
+    def _commit(self, batch, index, totals: dict, records: set[str], report_rows: list[dict]) -> None:
+        blobs = self.services.blobs
+        good = [(item, r) for item, r in batch if r.error_code is None]
+        for item, r in batch:
+            if r.error_code is not None:
+                totals["failed"] += 1
+                report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "failed", "code": r.error_code, "message": r.error_message})
+        # blobs before rows (invariant 2)
+        for _, r in good:
+            blobs.put(r.data)
+            for f in r.faces:
+                blobs.put(f.crop_jpeg)
+        new_ids: list[int] = []
+        new_vectors: list[bytes] = []
+        with self.services.sessions.begin() as session:
+            for item, r in good:
+                record = repo.upsert_record(session, self.side, item.record_id, record_fields(item.fields))
+                media = Media(
+                    record_id=record.id, sha256=r.sha256, kind="photo", format=r.format, size_bytes=r.size_bytes,
+                    width=r.width, height=r.height, original_name=item.path.name, taken_at=r.taken_at, face_count=len(r.faces),
+                )
+                session.add(media)
+                session.flush()
+                faces = []
+                chosen = template_face(r.faces)
+                for rank, f in enumerate(r.faces):
+                    face = Face(
+                        media_id=media.id, x1=f.box[0], y1=f.box[1], x2=f.box[2], y2=f.box[3], landmarks=f.landmarks,
+                        det_score=f.det_score, quality=f.quality, selected=rank == chosen, crop_sha256=hashlib.sha256(f.crop_jpeg).hexdigest(),
+                    )
+                    face.embeddings.append(Embedding(pack=self.pack, dim=len(f.embedding) // 4, vector=f.embedding))
+                    faces.append((face, f.embedding))
+                    session.add(face)
+                session.flush()
+                for face, vector in faces:
+                    if face.selected:
+                        new_ids.append(face.id)
+                        new_vectors.append(vector)
+                records.add(item.record_id)
+                totals["new_media"] += 1
+                totals["faces"] += len(r.faces)
+                if not r.faces:
+                    totals["no_face"] += 1
+                    report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "no_face", "code": "no_face", "message": "no face found"})
+        if new_ids:
+            vectors = np.frombuffer(b"".join(new_vectors), dtype=np.float32).reshape(len(new_ids), -1)
+            index.add(np.asarray(new_ids, dtype=np.int64), vectors)
+
+    def _write_report(self, rows: list[dict]) -> Path | None:
+        if not rows:
+            return None
+        path = self.report_path or self.services.settings.data_dir / "reports" / f"index-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=REPORT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
+

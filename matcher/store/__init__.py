@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables (the source of truth) and the content-addressed blob store."""

@@ -1,0 +1,209 @@
+"""SQLAlchemy 2 tables. The database is the source of truth; FAISS files are derived.
+
+Vocabulary (DESIGN.md): a **record** is a child (registered by a shelter) or a report
+(filed by a family); **media** is one uploaded photo or video, its bytes stored once by
+sha256 in the blob store; a **face** is one detection in a media; an **embedding** is one
+face's vector for one model pack. Candidates, decisions, audit events, users and tokens
+start minimal and are filled by later issues.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+CHILD = "child"
+REPORT = "report"
+SIDES = (CHILD, REPORT)
+
+
+class Record(Base):
+    """A child in care (side='child') or a missing-child report (side='report')."""
+
+    __tablename__ = "records"
+    __table_args__ = (UniqueConstraint("side", "external_id", name="uq_record_side_external"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    side: Mapped[str] = mapped_column(String(8), index=True)
+    external_id: Mapped[str] = mapped_column(String(128))  # shelter record number / report number
+    name: Mapped[str | None] = mapped_column(String(256))
+    sex: Mapped[str | None] = mapped_column(String(16))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    shelter: Mapped[str | None] = mapped_column(String(256))
+    event_on: Mapped[dt.date | None] = mapped_column(Date)  # child: date found; report: date last seen
+    event_at: Mapped[str | None] = mapped_column(String(256))  # child: place found; report: place last seen
+    languages: Mapped[str | None] = mapped_column(String(256))
+    notes: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(Text)  # report only; staff eyes only
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    media: Mapped[list[Media]] = relationship(back_populates="record", cascade="all, delete-orphan")
+
+
+class Media(Base):
+    """One photo or video of one record; bytes live in the blob store under ``sha256``."""
+
+    __tablename__ = "media"
+    __table_args__ = (UniqueConstraint("record_id", "sha256", name="uq_media_record_sha"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(8), default="photo")  # photo | video
+    format: Mapped[str | None] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    original_name: Mapped[str | None] = mapped_column(String(512))
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # EXIF date, or given
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    face_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    record: Mapped[Record] = relationship(back_populates="media")
+    faces: Mapped[list[Face]] = relationship(back_populates="media", cascade="all, delete-orphan")
+
+
+class Face(Base):
+    __tablename__ = "faces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    landmarks: Mapped[list] = mapped_column(JSON)
+    det_score: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float] = mapped_column(Float)
+    frame_time: Mapped[float | None] = mapped_column(Float)  # seconds, video only
+    track: Mapped[int | None] = mapped_column(Integer)  # video only
+    selected: Mapped[bool] = mapped_column(Boolean, default=False)  # part of the record's template
+    crop_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    media: Mapped[Media] = relationship(back_populates="faces")
+    embeddings: Mapped[list[Embedding]] = relationship(back_populates="face", cascade="all, delete-orphan")
+
+
+class Embedding(Base):
+    """float32, L2-normalised, tagged with its model pack (invariant 3)."""
+
+    __tablename__ = "embeddings"
+    __table_args__ = (UniqueConstraint("face_id", "pack", name="uq_embedding_face_pack"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"), index=True)
+    pack: Mapped[str] = mapped_column(String(64), index=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+    face: Mapped[Face] = relationship(back_populates="embeddings")
+
+
+class Candidate(Base):
+    """A (report, child) pair — or a within-side duplicate — awaiting human review."""
+
+    __tablename__ = "candidates"
+    __table_args__ = (UniqueConstraint("kind", "report_id", "child_id", name="uq_candidate_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="match")  # match | duplicate
+    report_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    pack: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    fmr: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))  # confirmed | rejected | unsure
+    reviewer: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    score_at_decision: Mapped[float | None] = mapped_column(Float)
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only: who did what to which object, when (invariant 4)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(128))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Erasure(Base):
+    """Tombstone of an erased record: content hashes that must not come back unasked (invariant 5)."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    side: Mapped[str] = mapped_column(String(8))
+    external_id: Mapped[str] = mapped_column(String(128))
+    media_sha256: Mapped[list] = mapped_column(JSON, default=list)
+    erased_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    erased_by: Mapped[str] = mapped_column(String(128))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # family | shelter | reviewer | admin
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)  # never the token itself
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
