@@ -144,6 +144,7 @@ def index_archive(
     pack: Annotated[str | None, typer.Option(help="model pack")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    match: Annotated[bool, typer.Option(help="match new records against the other side afterwards")] = True,
 ) -> None:
     """Index a shelter archive. Safe to stop and re-run: stored files are skipped."""
     from matcher.archive import scan_folder, scan_manifest
@@ -152,7 +153,11 @@ def index_archive(
     if (archive is None) == (manifest is None):
         raise typer.BadParameter("give either an ARCHIVE folder or --manifest CSV")
     items = scan_manifest(manifest) if manifest else scan_folder(archive)
-    indexer = ArchiveIndexer(_services(ctx), side.record_side, pack, workers, chunk, report, actor=_actor())
+    import datetime as dt
+
+    services = _services(ctx)
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    indexer = ArchiveIndexer(services, side.record_side, pack, workers, chunk, report, actor=_actor())
     if progress and not as_json:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -167,8 +172,9 @@ def index_archive(
             summary = indexer.run(items, tick)
     else:
         summary = indexer.run(items)
+    candidates = services.match_records(services.records_with_media_since(side.record_side, started), pack) if match else 0
     if as_json:
-        typer.echo(json.dumps(summary.as_dict()))
+        typer.echo(json.dumps({**summary.as_dict(), "candidates_touched": candidates}))
     else:
         s = summary
         typer.echo(
@@ -177,6 +183,8 @@ def index_archive(
         )
         if s.report:
             typer.echo(f"problems listed in {s.report}")
+        if match:
+            typer.echo(f"matching: {candidates} candidate(s) created or updated for review")
 
 
 @app.command()
@@ -243,6 +251,54 @@ def stats(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
 
 
 @app.command()
+def video(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="video to analyse (MP4, MOV, WebM, AVI, 3GP)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    pack: Annotated[str | None, typer.Option(help="model pack (default: MATCHER_PACK)")] = None,
+) -> None:
+    """Face tracks of a video: when each person is seen and their best faces."""
+    from matcher.video import VideoOptions, analyze_video
+
+    services = _services(ctx)
+    settings = services.settings
+    out: dict = {"path": str(file), "tracks": [], "warnings": []}
+    try:
+        size = file.stat().st_size
+        if size > settings.video_max_bytes:
+            from matcher.errors import FileTooLargeError
+
+            raise FileTooLargeError(f"{file.name} is {size / 1e6:.1f} MB; the limit is {settings.video_max_mb:g} MB.")
+        options = VideoOptions.from_settings(settings, services.pack_info(pack).same_person_threshold)
+        result = analyze_video(file.read_bytes(), services.pipeline(pack), options)
+        out.update(
+            tracks=[t.summary() for t in result.tracks],
+            warnings=list(result.warnings),
+            duration=result.duration,
+            frames_decoded=result.frames_decoded,
+            frames_sampled=result.frames_sampled,
+        )
+    except MatcherError as exc:
+        if exc.status >= 500:
+            raise
+        out["error"] = {"code": exc.code, "message": exc.message}
+    except OSError as exc:
+        out["error"] = {"code": "unreadable_file", "message": f"cannot read {file}: {exc.strerror}"}
+    if as_json:
+        typer.echo(json.dumps(out))
+    elif "error" in out:
+        typer.echo(f"{file}: error: {out['error']['message']}")
+    else:
+        typer.echo(f"{file}: {out['duration']:.1f} s, {out['frames_sampled']} frames analysed, {len(out['tracks'])} track(s)")
+        for t in out["tracks"]:
+            best = max((f["quality"] for f in t["faces"]), default=0.0)
+            typer.echo(f"  track {t['id']}: {t['start']:.1f}-{t['end']:.1f} s, {t['detections']} detections, best quality {best:.2f}")
+        for w in out["warnings"]:
+            typer.echo(f"  warning: {w}")
+    raise typer.Exit(1 if "error" in out else 0)
+
+
+@app.command()
 def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="default MATCHER_HOST (127.0.0.1)")] = None,
@@ -259,6 +315,58 @@ def serve(
     h, p = host or settings.host, port or settings.port
     typer.echo(f"matcher on http://{h}:{p}  (API docs: http://{h}:{p}/docs; data in {settings.data_dir.resolve()})")
     uvicorn.run(api, host=h, port=p, log_level="info", server_header=False)
+
+
+@app.command()
+def queue(
+    ctx: typer.Context,
+    status: Annotated[str, typer.Option(help="open | unsure | awaiting_second | confirmed | rejected | all")] = "open",
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    kind: Annotated[str | None, typer.Option(help="match | duplicate")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The review queue, strongest (lowest false-match rate, plausible first) first."""
+    rows = _services(ctx).queue(None if status == "all" else status, limit, kind)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for r in rows:
+        flags = ",".join(r["evidence"].get("flags", [])) or "-"
+        typer.echo(f"#{r['id']:<5} {r['kind']:<9} report {r['report_id']:<20} child {r['child_id']:<20} score {r['score']:.3f}  fmr {r['fmr']:.2g}  {r['status']}  flags {flags}")
+
+
+@app.command()
+def candidate(ctx: typer.Context, candidate_id: int, reviewer: Annotated[str | None, typer.Option("--as", help="reviewer name (default: your login)")] = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One candidate with its evidence and both records (the view is audited)."""
+    row = _services(ctx).candidate(candidate_id, reviewer or _actor(), "reviewer")
+    typer.echo(json.dumps(row, indent=None if as_json else 2, default=str))
+
+
+@app.command()
+def decide(
+    ctx: typer.Context,
+    candidate_id: int,
+    verdict: Annotated[str, typer.Argument(help="confirmed | rejected | unsure")],
+    note: Annotated[str | None, typer.Option(help="why")] = None,
+    reviewer: Annotated[str | None, typer.Option("--as", help="reviewer name (default: your login)")] = None,
+) -> None:
+    """Record a reviewer's decision on a candidate."""
+    row = _services(ctx).decide(candidate_id, verdict, reviewer or _actor(), note)
+    typer.echo(f"candidate {row['id']} is now {row['status']}")
+
+
+@app.command()
+def audit(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="ISO date or datetime (UTC)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+) -> None:
+    """Audit events as JSON lines (who, role, action, object, time)."""
+    import datetime as dt
+
+    start = dt.datetime.fromisoformat(since) if since else None
+    for event in _services(ctx).audit_events(start, limit):
+        typer.echo(json.dumps(event))
 
 
 def run() -> None:  # pragma: no cover - console entry for python -m

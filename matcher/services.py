@@ -88,6 +88,85 @@ class Services:
             )
         return analyzed, candidates
 
+    # ---- review ----
+    def match_records(self, record_ids: list[int], pack: str | None = None) -> int:
+        """Match records that got new faces against the other side (and their own, for duplicates)."""
+        from matcher.review.matching import Matcher
+
+        matcher = Matcher(self, pack)
+        with self.sessions.begin() as session:
+            return len(matcher.match(session, record_ids))
+
+    def records_with_media_since(self, side: str, since) -> list[int]:
+        from sqlalchemy import select
+
+        from matcher.store.models import Media, Record
+
+        with self.sessions() as session:
+            return list(session.scalars(select(Record.id).join(Media).where(Record.side == side, Media.received_at >= since).distinct()))
+
+    def queue(self, status: str | None = "open", limit: int = 50, kind: str | None = None) -> list[dict]:
+        from sqlalchemy import select
+
+        from matcher.review.matching import strength_key
+        from matcher.store.models import Candidate
+
+        with self.sessions() as session:
+            query = select(Candidate)
+            if status:
+                query = query.where(Candidate.status == status)
+            if kind:
+                query = query.where(Candidate.kind == kind)
+            rows = sorted(session.scalars(query), key=strength_key)[:limit]
+            return [self._candidate_dict(session, c) for c in rows]
+
+    def candidate(self, candidate_id: int, actor: str, role: str, request_id: str | None = None) -> dict:
+        """One candidate with both records' details; the view is audited."""
+        from matcher.review.decisions import CandidateNotFound
+        from matcher.store import repo
+        from matcher.store.models import Candidate, Decision, Record
+
+        with self.sessions.begin() as session:
+            c = session.get(Candidate, candidate_id)
+            if c is None:
+                raise CandidateNotFound(f"no candidate {candidate_id}")
+            out = self._candidate_dict(session, c)
+            out["records"] = {key: _record_dict(session.get(Record, rid)) for key, rid in (("report", c.report_id), ("child", c.child_id))}
+            out["decisions"] = [
+                {"verdict": d.verdict, "reviewer": d.reviewer, "note": d.note, "at": d.decided_at.isoformat()}
+                for d in session.query(Decision).filter(Decision.candidate_id == c.id).order_by(Decision.id)
+            ]
+            repo.audit(session, actor, role, "candidate_view", "candidate", str(c.id), request_id)
+            return out
+
+    def decide(self, candidate_id: int, verdict: str, reviewer: str, note: str | None, role: str = "reviewer", request_id: str | None = None) -> dict:
+        from matcher.review.decisions import decide
+
+        with self.sessions.begin() as session:
+            c = decide(session, candidate_id, verdict, reviewer, note, self.settings.two_person_rule, role, request_id)
+            return self._candidate_dict(session, c)
+
+    def audit_events(self, since=None, limit: int = 1000) -> list[dict]:
+        from sqlalchemy import select
+
+        from matcher.store.models import AuditEvent
+
+        with self.sessions() as session:
+            query = select(AuditEvent).order_by(AuditEvent.id)
+            if since is not None:
+                query = query.where(AuditEvent.at >= since)
+            return [
+                {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "role": e.role, "action": e.action, "object_type": e.object_type, "object_id": e.object_id, "request_id": e.request_id, "details": e.details}
+                for e in session.scalars(query.limit(limit))
+            ]
+
+    @staticmethod
+    def _candidate_dict(session, c) -> dict:
+        from matcher.store.models import Record
+
+        report, child = session.get(Record, c.report_id), session.get(Record, c.child_id)
+        return {"id": c.id, "kind": c.kind, "report_id": report.external_id, "child_id": child.external_id, "score": round(c.score, 4), "fmr": c.fmr, "status": c.status, "evidence": c.evidence}
+
     @cached_property
     def limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_pixels)
@@ -116,3 +195,9 @@ class Services:
 
     def analyze_file(self, path: Path, pack: str | None = None) -> AnalyzedImage:
         return self.analyze_bytes(self.read_file(path), pack)
+
+
+def _record_dict(record) -> dict:
+    """What a reviewer sees of a record (the family contact stays with staff)."""
+    fields = ("side", "external_id", "name", "sex", "birth_year", "shelter", "event_on", "event_at", "languages", "notes", "status")
+    return {f: (str(getattr(record, f)) if f == "event_on" and getattr(record, f) else getattr(record, f)) for f in fields}

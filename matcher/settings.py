@@ -57,9 +57,22 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(50.0, gt=0)
     max_pixels: int = Field(60_000_000, gt=0, description="decoded width*height limit (bombs)")
 
+    # video (flow c): frames sampled, caps on the work one upload may cause
+    video_sample_fps: float = Field(3.0, gt=0, le=30, description="frames per second sent to the detector")
+    video_scene_threshold: float = Field(0.12, ge=0, le=1, description="grey-thumbnail change (0-1) that adds a scene-change sample")
+    video_max_mb: float = Field(500.0, gt=0, description="largest video file accepted")
+    video_max_duration_s: float = Field(600.0, gt=0, description="only the first this-many seconds are examined")
+    video_max_side: int = Field(1280, ge=160, le=7680, description="frames are scaled so their longest side is at most this")
+    video_max_frames: int = Field(40_000, ge=1, description="decoded frames examined at most")
+    video_max_samples: int = Field(1800, ge=1, description="sampled frames sent to the detector at most")
+    video_faces_per_track: int = Field(5, ge=1, le=100, description="best faces kept per track, spread in time")
+    video_track_gap_s: float = Field(1.5, gt=0, description="longest gap a track may bridge by box overlap")
+
     # index and review
     index_mode: Literal["exact", "ann"] = "exact"
-    queue_fmr: float = Field(1e-3, gt=0, lt=1, description="false-match rate threshold for the queue")
+    queue_fmr: float = Field(1e-2, gt=0, lt=1, description="false-match rate threshold for the queue")
+    fusion: Literal["best", "support"] = Field("best", description="record-pair score rule (review.fusion)")
+    match_neighbours: int = Field(50, ge=1, le=1000, description="index neighbours fetched per face when matching")
     two_person_rule: bool = False
 
     # http
@@ -69,6 +82,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def video_max_bytes(self) -> int:
+        return int(self.video_max_mb * 1024 * 1024)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -188,6 +189,18 @@ class Erasure(Base):
     erased_by: Mapped[str] = mapped_column(String(128))
 
 
+class CalibrationRow(Base):
+    """Impostor score distribution of one model pack, measured on the gallery (review.calibration)."""
+
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pack: Mapped[str] = mapped_column(String(64), index=True)
+    n_records: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -207,3 +220,9 @@ class Token(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _audit_is_append_only(*_args) -> None:
+    raise RuntimeError("the audit log is append-only")

@@ -1,0 +1,1 @@
+"""Review layer: fusion, calibration, age plausibility, matching into candidates, decisions, audit."""

@@ -1,0 +1,109 @@
+"""Calibration: record-pair score -> estimated false-match rate (pure).
+
+The impostor distribution is measured on the gallery itself: fused scores of pairs of
+*different* records (both sides pooled), per model pack. ``fmr(score)`` is "the share of
+unrelated record pairs that score at least this high":
+
+* empirical where at least ``MIN_TAIL`` impostor pairs lie above the score;
+* beyond that, a Gumbel (maximum-type) tail fitted to the impostor scores by moments.
+  Record scores are maxima over face pairs, which is what a Gumbel law describes; its
+  exponential tail is heavier than a normal one, so extrapolated rates err on the high
+  (cautious) side. The queue threshold is the score whose ``fmr`` equals ``QUEUE_FMR``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_TAIL = 20
+EULER = 0.5772156649
+
+
+@dataclass(frozen=True)
+class Calibration:
+    pack: str
+    n_records: int
+    n_pairs: int
+    mean: float
+    std: float
+    sorted_scores: tuple[float, ...]  # ascending sample of impostor scores (at most 20k kept)
+
+    @property
+    def gumbel(self) -> tuple[float, float]:
+        beta = max(self.std, 1e-3) * math.sqrt(6) / math.pi
+        return self.mean - EULER * beta, beta
+
+    def fmr(self, score: float) -> float:
+        scores = np.asarray(self.sorted_scores)
+        above = scores.size - int(np.searchsorted(scores, score, side="left"))
+        if above >= MIN_TAIL:
+            return above / scores.size
+        mu, beta = self.gumbel
+        tail = -math.expm1(-math.exp(-(score - mu) / beta))
+        if above:  # never claim a rate below what the sample itself shows
+            tail = max(tail, above / scores.size)
+        return float(max(tail, 1e-12))
+
+    def threshold(self, fmr: float) -> float:
+        """Smallest score whose estimated false-match rate is at most ``fmr``."""
+        lo, hi = -1.0, 2.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if self.fmr(mid) > fmr:
+                lo = mid
+            else:
+                hi = mid
+        return hi
+
+    def as_dict(self) -> dict:
+        return {"pack": self.pack, "n_records": self.n_records, "n_pairs": self.n_pairs, "mean": self.mean, "std": self.std, "sorted_scores": list(self.sorted_scores)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calibration:
+        return cls(d["pack"], d["n_records"], d["n_pairs"], d["mean"], d["std"], tuple(d["sorted_scores"]))
+
+
+def in_words(fmr: float) -> str:
+    if fmr <= 0:
+        return "never seen among unrelated pairs"
+    n = 1 / fmr
+    if n < 10:
+        return f"about 1 in {n:.1f} unrelated pairs score this high"
+    return f"about 1 in {int(round(n, -int(math.floor(math.log10(n))) + 1)):,} unrelated pairs score this high"
+
+
+def calibrate(pack: str, sides: list[tuple[np.ndarray, np.ndarray]], max_records: int = 3000, keep: int = 20_000, seed: int = 0) -> Calibration:
+    """Impostor record-pair scores (best-pair fusion) from template embeddings grouped by record.
+
+    ``sides``: one (embeddings, record id per face) per side. Pairs are taken *within* a
+    side only: a report and a child may be the same person (that is what we look for),
+    while two children in care, or two reports, are different people bar rare duplicates.
+    """
+    values = np.concatenate([_impostors(e, r, max_records, seed) for e, r in sides] or [np.zeros(0)])
+    n_records = sum(int(np.unique(r).size) for _, r in sides)
+    if values.size == 0:
+        return Calibration(pack, n_records, 0, 0.0, 0.1, ())
+    values = np.sort(values)
+    sample = values if values.size <= keep else values[np.linspace(0, values.size - 1, keep).astype(int)]
+    return Calibration(pack, n_records, int(values.size), float(values.mean()), float(values.std()), tuple(float(v) for v in sample))
+
+
+def _impostors(embeddings: np.ndarray, record_of_face: np.ndarray, max_records: int, seed: int) -> np.ndarray:
+    order = np.argsort(record_of_face, kind="stable")
+    e, groups = embeddings[order], record_of_face[order]
+    records, starts = np.unique(groups, return_index=True)
+    if records.size > max_records:
+        rng = np.random.default_rng(seed)
+        chosen = np.sort(rng.choice(records.size, max_records, replace=False))
+        mask = np.isin(groups, records[chosen])
+        e, groups = e[mask], groups[mask]
+        records, starts = np.unique(groups, return_index=True)
+    if records.size < 2:
+        return np.zeros(0)
+    from matcher.review.fusion import block_max
+
+    scores = block_max(e @ e.T, starts, starts)
+    return scores[np.triu_indices(records.size, k=1)].astype(np.float64)
