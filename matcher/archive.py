@@ -9,7 +9,9 @@ from pathlib import Path
 
 from matcher.errors import InputError
 
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif", ".bmp", ".tif", ".tiff", ".gif"}
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif", ".bmp", ".tif", ".tiff", ".gif"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".3gp", ".mkv", ".m4v"}
+MEDIA_SUFFIXES = PHOTO_SUFFIXES | VIDEO_SUFFIXES  # listing only: the content decides photo or video
 MANIFEST_FIELDS = ("name", "sex", "birth_year", "shelter", "found_on", "found_at", "notes")
 
 

@@ -1,4 +1,4 @@
-"""Work done per photo during batch indexing, in this process or in a worker process.
+"""Work done per photo or video during batch indexing, in this process or in a worker process.
 
 ``analyze_path`` is a top-level function so a ProcessPoolExecutor can pickle it. Each
 worker process builds its own Pipeline once, in ``init_worker`` (a process-local, not a
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from matcher.errors import MatcherError
-from matcher.imaging import ImageLimits, decode_image, encode_jpeg
+from matcher.imaging import ImageLimits, decode_image, encode_jpeg, sniff_format
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class FaceResult:
     quality: float
     crop_jpeg: bytes = field(repr=False)
     embedding: bytes = field(repr=False)
+    frame_time: float | None = None  # video only: seconds from the start
+    track: int | None = None  # video only: the face track it belongs to
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class PhotoResult:
     error_code: str | None = None
     error_message: str | None = None
     data: bytes = field(default=b"", repr=False)
+    kind: str = "photo"  # photo | video
+    main_track: int | None = None  # video only: the track seen most often (the template)
+    warnings: tuple[str, ...] = ()
 
 
 _state: dict = {}
@@ -53,18 +58,69 @@ def init_worker(settings_json: str, pack: str) -> None:
     settings = Settings.model_validate_json(settings_json)
     _state["pipeline"] = load_pipeline(settings, pack)
     _state["limits"] = ImageLimits(settings.max_upload_bytes, settings.max_pixels)
+    _state["video"] = video_options(settings, pack)
+
+
+def video_options(settings, pack: str):
+    from matcher.faces.packs import get_pack
+    from matcher.video import VideoOptions
+
+    return VideoOptions.from_settings(settings, get_pack(settings.models_dir, pack).same_person_threshold)
 
 
 def analyze_path(path: str) -> PhotoResult:
-    return analyze(Path(path), _state["pipeline"], _state["limits"])
+    return analyze(Path(path), _state["pipeline"], _state["limits"], _state["video"])
 
 
-def analyze(path: Path, pipeline, limits: ImageLimits) -> PhotoResult:
+def _face_result(f, frame_time: float | None = None, track: int | None = None) -> FaceResult:
+    return FaceResult(
+        box=(f.box.x1, f.box.y1, f.box.x2, f.box.y2),
+        landmarks=np.round(f.detection.landmarks, 2).tolist(),
+        det_score=float(f.detection.score),
+        quality=float(f.quality.score),
+        crop_jpeg=encode_jpeg(f.crop, quality=92),
+        embedding=np.ascontiguousarray(f.embedding, np.float32).tobytes(),
+        frame_time=frame_time,
+        track=track,
+    )
+
+
+def _analyze_video(path: Path, data: bytes, sha: str, pipeline, options) -> PhotoResult:
+    """A video as a PhotoResult: the kept faces of every track, tagged with time and track."""
+    from matcher.video import analyze_video
+
+    try:
+        result = analyze_video(data, pipeline, options)
+    except MatcherError as exc:
+        return PhotoResult(str(path), sha, len(data), kind="video", error_code=exc.code, error_message=exc.message)
+    main = result.main_track
+    return PhotoResult(
+        path=str(path),
+        sha256=sha,
+        size_bytes=len(data),
+        format=result.format,
+        width=result.width,
+        height=result.height,
+        faces=tuple(_face_result(tf.face, tf.time, t.id) for t in result.tracks for tf in t.faces),
+        data=data,
+        kind="video",
+        main_track=main.id if main else None,
+        warnings=result.warnings,
+    )
+
+
+def analyze(path: Path, pipeline, limits: ImageLimits, video=None) -> PhotoResult:
+    """One archive file; a video (recognised by its content, not its name) is analysed with
+    ``video`` options (``VideoOptions``; defaults when None)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         return PhotoResult(str(path), "", 0, error_code="unreadable_file", error_message=f"cannot read file: {exc.strerror}")
     sha = hashlib.sha256(data).hexdigest()
+    from matcher.video import VideoOptions, sniff_video
+
+    if sniff_format(data[:4096]) is None and sniff_video(data[:64]) is not None:
+        return _analyze_video(path, data, sha, pipeline, video or VideoOptions())
     try:
         image = decode_image(data, limits)
     except MatcherError as exc:
@@ -78,16 +134,6 @@ def analyze(path: Path, pipeline, limits: ImageLimits) -> PhotoResult:
         width=image.width,
         height=image.height,
         taken_at=image.taken_at,
-        faces=tuple(
-            FaceResult(
-                box=(f.box.x1, f.box.y1, f.box.x2, f.box.y2),
-                landmarks=np.round(f.detection.landmarks, 2).tolist(),
-                det_score=float(f.detection.score),
-                quality=float(f.quality.score),
-                crop_jpeg=encode_jpeg(f.crop, quality=92),
-                embedding=np.ascontiguousarray(f.embedding, np.float32).tobytes(),
-            )
-            for f in faces
-        ),
+        faces=tuple(_face_result(f) for f in faces),
         data=data,
     )

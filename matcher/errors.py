@@ -52,6 +52,11 @@ class CorruptImageError(InputError):
     code = "corrupt_image"
 
 
+class CorruptVideoError(InputError):
+    status = 422
+    code = "corrupt_video"
+
+
 class ModelError(MatcherError):
     """A model pack is missing, corrupt or misconfigured (operator problem)."""
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from matcher.archive import ArchiveItem, record_fields
-from matcher.embedding_worker import PhotoResult, analyze, analyze_path, init_worker
+from matcher.embedding_worker import PhotoResult, analyze, analyze_path, init_worker, video_options
 from matcher.store import repo
 from matcher.store.models import Embedding, Face, Media
 
@@ -138,8 +138,9 @@ class ArchiveIndexer:
     def _results(self, todo: list[ArchiveItem]) -> Iterator[PhotoResult]:
         if self.workers == 1 or len(todo) < 2:
             pipeline = self.services.pipeline(self.pack)
+            video = video_options(self.services.settings, self.pack)
             for item in todo:
-                yield analyze(item.path, pipeline, self.services.limits)
+                yield analyze(item.path, pipeline, self.services.limits, video)
             return
         settings = self.services.settings
         per_worker = max(1, settings.threads // self.workers)
@@ -165,7 +166,7 @@ class ArchiveIndexer:
             for item, r in good:
                 record = repo.upsert_record(session, self.side, item.record_id, record_fields(item.fields))
                 media = Media(
-                    record_id=record.id, sha256=r.sha256, kind="photo", format=r.format, size_bytes=r.size_bytes,
+                    record_id=record.id, sha256=r.sha256, kind=r.kind, format=r.format, size_bytes=r.size_bytes,
                     width=r.width, height=r.height, original_name=item.path.name, taken_at=r.taken_at, face_count=len(r.faces),
                 )
                 session.add(media)
@@ -173,9 +174,12 @@ class ArchiveIndexer:
                 faces = []
                 chosen = template_face(r.faces)
                 for rank, f in enumerate(r.faces):
+                    # a video's template is the kept faces of its main track; other tracks stay unselected
+                    selected = f.track == r.main_track if r.kind == "video" else rank == chosen
                     face = Face(
                         media_id=media.id, x1=f.box[0], y1=f.box[1], x2=f.box[2], y2=f.box[3], landmarks=f.landmarks,
-                        det_score=f.det_score, quality=f.quality, selected=rank == chosen, crop_sha256=hashlib.sha256(f.crop_jpeg).hexdigest(),
+                        det_score=f.det_score, quality=f.quality, selected=selected, crop_sha256=hashlib.sha256(f.crop_jpeg).hexdigest(),
+                        frame_time=f.frame_time, track=f.track,
                     )
                     face.embeddings.append(Embedding(pack=self.pack, dim=len(f.embedding) // 4, vector=f.embedding))
                     faces.append((face, f.embedding))
@@ -186,6 +190,8 @@ class ArchiveIndexer:
                         new_ids.append(face.id)
                         new_vectors.append(vector)
                 records.add(item.record_id)
+                for warning in r.warnings:  # e.g. a truncated video: its readable part was indexed
+                    report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "warning", "code": "partial_video", "message": warning})
                 totals["new_media"] += 1
                 totals["faces"] += len(r.faces)
                 if not r.faces:
