@@ -110,24 +110,29 @@ def _analyze_video(path: Path, data: bytes, sha: str, pipeline, options) -> Phot
 
 
 def analyze(path: Path, pipeline, limits: ImageLimits, video=None) -> PhotoResult:
-    """One archive file; a video (recognised by its content, not its name) is analysed with
-    ``video`` options (``VideoOptions``; defaults when None)."""
+    """One archive file; see ``analyze_bytes``."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         return PhotoResult(str(path), "", 0, error_code="unreadable_file", error_message=f"cannot read file: {exc.strerror}")
+    return analyze_bytes(data, str(path), pipeline, limits, video)
+
+
+def analyze_bytes(data: bytes, name: str, pipeline, limits: ImageLimits, video=None) -> PhotoResult:
+    """One photo or video; a video (recognised by its content, not its name) is analysed with
+    ``video`` options (``VideoOptions``; defaults when None). Errors come back in the result."""
     sha = hashlib.sha256(data).hexdigest()
     from matcher.video import VideoOptions, sniff_video
 
     if sniff_format(data[:4096]) is None and sniff_video(data[:64]) is not None:
-        return _analyze_video(path, data, sha, pipeline, video or VideoOptions())
+        return _analyze_video(Path(name), data, sha, pipeline, video or VideoOptions())
     try:
         image = decode_image(data, limits)
     except MatcherError as exc:
-        return PhotoResult(str(path), sha, len(data), error_code=exc.code, error_message=exc.message)
+        return PhotoResult(name, sha, len(data), error_code=exc.code, error_message=exc.message)
     faces = pipeline.analyze_one(image.bgr)
     return PhotoResult(
-        path=str(path),
+        path=name,
         sha256=sha,
         size_bytes=len(data),
         format=image.format,

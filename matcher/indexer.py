@@ -24,8 +24,8 @@ import numpy as np
 
 from matcher.archive import ArchiveItem, record_fields
 from matcher.embedding_worker import PhotoResult, analyze, analyze_path, init_worker, video_options
+from matcher.ingest import store_media, write_blobs
 from matcher.store import repo
-from matcher.store.models import Embedding, Face, Media
 
 log = logging.getLogger(__name__)
 REPORT_COLUMNS = ("path", "record_id", "status", "code", "message")
@@ -56,17 +56,6 @@ def sha256_file(path: Path) -> str | None:
     except OSError:
         return None
     return digest.hexdigest()
-
-
-GOOD_QUALITY = 0.3
-
-
-def template_face(faces) -> int | None:
-    """Index of the face that represents the record in a shelter photo of one child: the
-    largest face of acceptable quality, else the largest (faces come largest first)."""
-    if not faces:
-        return None
-    return next((i for i, f in enumerate(faces) if f.quality >= GOOD_QUALITY), 0)
 
 
 class ArchiveIndexer:
@@ -155,40 +144,17 @@ class ArchiveIndexer:
             if r.error_code is not None:
                 totals["failed"] += 1
                 report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "failed", "code": r.error_code, "message": r.error_message})
-        # blobs before rows (invariant 2)
         for _, r in good:
-            blobs.put(r.data)
-            for f in r.faces:
-                blobs.put(f.crop_jpeg)
+            write_blobs(blobs, r)
         new_ids: list[int] = []
         new_vectors: list[bytes] = []
         with self.services.sessions.begin() as session:
             for item, r in good:
                 record = repo.upsert_record(session, self.side, item.record_id, record_fields(item.fields))
-                media = Media(
-                    record_id=record.id, sha256=r.sha256, kind=r.kind, format=r.format, size_bytes=r.size_bytes,
-                    width=r.width, height=r.height, original_name=item.path.name, taken_at=r.taken_at, face_count=len(r.faces),
-                )
-                session.add(media)
-                session.flush()
-                faces = []
-                chosen = template_face(r.faces)
-                for rank, f in enumerate(r.faces):
-                    # a video's template is the kept faces of its main track; other tracks stay unselected
-                    selected = f.track == r.main_track if r.kind == "video" else rank == chosen
-                    face = Face(
-                        media_id=media.id, x1=f.box[0], y1=f.box[1], x2=f.box[2], y2=f.box[3], landmarks=f.landmarks,
-                        det_score=f.det_score, quality=f.quality, selected=selected, crop_sha256=hashlib.sha256(f.crop_jpeg).hexdigest(),
-                        frame_time=f.frame_time, track=f.track,
-                    )
-                    face.embeddings.append(Embedding(pack=self.pack, dim=len(f.embedding) // 4, vector=f.embedding))
-                    faces.append((face, f.embedding))
-                    session.add(face)
-                session.flush()
-                for face, vector in faces:
-                    if face.selected:
-                        new_ids.append(face.id)
-                        new_vectors.append(vector)
+                _, templates = store_media(session, record, r, self.pack, item.path.name)
+                for face_id, vector in templates:
+                    new_ids.append(face_id)
+                    new_vectors.append(vector)
                 records.add(item.record_id)
                 for warning in r.warnings:  # e.g. a truncated video: its readable part was indexed
                     report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "warning", "code": "partial_video", "message": warning})

@@ -18,9 +18,13 @@ Structure
   the quantisation error) and cost only 1 byte per dimension on top of the store.
 
 ANN parameters are derived from the gallery size ``n`` (tuned with ``scripts/bench_index.py``
-on clustered synthetic faces, dim 128, 2 threads): ``nlist = 4*sqrt(n)``, ``nprobe`` = 9 % of
-the lists but never fewer than needed to scan ~16k vectors. At 10^6 faces that measured
-recall@50 ~0.97 vs exact at ~3 ms per query. Below ``ANN_MIN_SIZE`` (20k) vectors an ``ann``
+on clustered synthetic faces, dim 128, 2 threads): ``nlist = 4*sqrt(n)``; ``nprobe`` = enough
+lists to scan ~90k vectors (about 3 ms), and never under 9 % of the lists (which binds above
+10^6 faces, where recall at a fixed share of lists holds up but latency grows). Measured
+recall@50 vs exact: ~1.0 up to 10^5, 0.998 at 3x10^5, 0.97 at 10^6 (p50 ~3 ms), 0.98 at
+2x10^6 (p50 ~6 ms). The tuning is for dim 128: with the same generator at dim 512 recall at
+these settings was far lower, so re-run the benchmark (``--dim``) before using such a pack
+in ``ann`` mode. Below ``ANN_MIN_SIZE`` (20k) vectors an ``ann``
 index simply searches the store exactly: at that size exact search takes well under a
 millisecond and k-means on so few points would be poor. The coarse index is trained the
 first time the gallery reaches ``ANN_MIN_SIZE`` and re-trained whenever it has grown
@@ -81,6 +85,7 @@ ANN_SHORTLIST_MIN = 200  # shortlist = max(ANN_SHORTLIST_FACTOR * k, ANN_SHORTLI
 ANN_SHORTLIST_FACTOR = 4
 ANN_RETRAIN_GROWTH = 4.0
 _NORM_EPS = 1e-6
+_RERANK_FLOATS = 1 << 22  # shortlist vectors gathered at once (16 MB of float32)
 
 
 class FaceIndexError(MatcherError):
@@ -271,9 +276,7 @@ class FaceIndex:
         if arr.ndim != 2:
             raise ValueError(f"{what} must be 2-D (n, dim), got shape {arr.shape}")
         if arr.shape[1] != self._dim:
-            raise IndexMismatchError(
-                f"{what} have dimension {arr.shape[1]} but the {self._pack} index has {self._dim}"
-            )
+            raise IndexMismatchError(f"{what} have dimension {arr.shape[1]} but the {self._pack} index has {self._dim}")
         if arr.size and not np.issubdtype(arr.dtype, np.floating):
             raise ValueError(f"{what} must be floating point, got {arr.dtype}")
         arr = np.asarray(arr, dtype=np.float32)
@@ -303,9 +306,7 @@ class FaceIndex:
                 if present.size:
                     raise DuplicateFaceIdError(f"face ids already indexed: {present[:5].tolist()}")
             self._store.add_with_ids(vecs, id_arr)
-            self._sorted_ids = np.insert(
-                self._sorted_ids, np.searchsorted(self._sorted_ids, sorted_new), sorted_new
-            )
+            self._sorted_ids = np.insert(self._sorted_ids, np.searchsorted(self._sorted_ids, sorted_new), sorted_new)
             if self._mode == "ann":
                 if self._coarse is not None and len(self) < ANN_RETRAIN_GROWTH * self._ann_trained_on():
                     self._coarse.add_with_ids(vecs, id_arr)
@@ -338,15 +339,13 @@ class FaceIndex:
         """(Re)build the IVF-SQ8 coarse index from every vector in the store."""
         n = len(self)
         params = AnnParams.for_size(n)
-        inner = faiss.downcast_index(self._store.index)
-        xb = faiss.rev_swig_ptr(inner.get_xb(), n * self._dim).reshape(n, self._dim)  # no copy
+        inner = cast(faiss.IndexFlat, faiss.downcast_index(self._store.index))
+        xb = faiss.rev_swig_ptr(inner.get_xb(), n * self._dim).reshape(n, self._dim)  # a view, no copy
         ids = faiss.vector_to_array(self._store.id_map).astype(np.int64)
         quantizer = faiss.IndexFlatIP(self._dim)
         coarse = faiss.IndexIVFScalarQuantizer(
             quantizer, self._dim, params.nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
         )
-        coarse.own_fields = True
-        quantizer.this.disown()  # the IVF index frees it
         coarse.cp.niter = ANN_KMEANS_ITER
         sample = min(n, params.nlist * ANN_TRAIN_PER_LIST)
         rows = np.sort(np.random.default_rng(0).choice(n, sample, replace=False))
@@ -378,19 +377,27 @@ class FaceIndex:
         ]
 
     def _rerank(self, q: npt.NDArray[np.float32], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Shortlist with the coarse index, then score the shortlist exactly from the store."""
+        """Shortlist with the coarse index, then score the shortlist exactly from the store.
+
+        Queries go in chunks so the gathered shortlist vectors stay ~16 MB however many
+        queries a batch match sends."""
         assert self._coarse is not None
         shortlist = min(len(self), max(ANN_SHORTLIST_FACTOR * k, ANN_SHORTLIST_MIN))
-        _, cand = self._coarse.search(q, shortlist)
-        valid = cand >= 0
-        vecs = np.zeros((*cand.shape, self._dim), dtype=np.float32)
-        vecs[valid] = self._store.reconstruct_batch(np.ascontiguousarray(cand[valid]))
-        exact = np.einsum("mld,md->ml", vecs, q)
-        exact[~valid] = -np.inf
         kk = min(k, shortlist)
-        top = np.argsort(-exact, axis=1, kind="stable")[:, :kk]
-        labels = np.take_along_axis(cand, top, axis=1)
-        scores = np.take_along_axis(exact, top, axis=1)
+        scores = np.empty((q.shape[0], kk), dtype=np.float32)
+        labels = np.empty((q.shape[0], kk), dtype=np.int64)
+        chunk = max(1, _RERANK_FLOATS // (shortlist * self._dim))
+        for start in range(0, q.shape[0], chunk):
+            qc = q[start : start + chunk]
+            _, cand = self._coarse.search(qc, shortlist)
+            valid = cand >= 0
+            vecs = np.zeros((*cand.shape, self._dim), dtype=np.float32)
+            vecs[valid] = self._store.reconstruct_batch(np.ascontiguousarray(cand[valid]))
+            exact = np.einsum("mld,md->ml", vecs, qc)
+            exact[~valid] = -np.inf
+            top = np.argsort(-exact, axis=1, kind="stable")[:, :kk]
+            scores[start : start + chunk] = np.take_along_axis(exact, top, axis=1)
+            labels[start : start + chunk] = np.take_along_axis(cand, top, axis=1)
         labels[~np.isfinite(scores)] = -1
         return scores, labels
 
@@ -408,13 +415,13 @@ class FaceIndex:
         header_line = json.dumps(header, sort_keys=True, separators=(",", ":")).encode() + b"\n"
         digest = hashlib.sha256(header_line)
         for s in sections:
-            digest.update(memoryview(s))
+            digest.update(s.data)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(MAGIC + b"\n" + digest.hexdigest().encode() + b"\n" + header_line)
                 for s in sections:
-                    fh.write(memoryview(s))
+                    fh.write(s.data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
@@ -444,7 +451,7 @@ class FaceIndex:
         except OSError as exc:
             raise IndexCorruptError(f"cannot read index file {path}: {exc}") from exc
         prefix = _parse_prefix(bytes(data[:_HEADER_LIMIT]), path)
-        if hashlib.sha256(memoryview(data)[prefix.header_start :]).hexdigest() != prefix.digest:
+        if hashlib.sha256(data[prefix.header_start :].data).hexdigest() != prefix.digest:
             raise IndexCorruptError(f"index file {path} is corrupt (checksum mismatch)")
         header, header_end = prefix.header, prefix.payload_start
         meta = _meta_from_header(header, path)
@@ -520,8 +527,10 @@ def _meta_from_header(header: dict[str, Any], path: object) -> IndexMeta:
             raise IndexCorruptError(f"index file {path} has unknown format {header['format']!r}")
         ann = header["ann"]
         sizes = header["sections"]
-        if not isinstance(sizes, list) or not 1 <= len(sizes) <= 2 or any(
-            not isinstance(s, int) or s < 0 for s in sizes
+        if (
+            not isinstance(sizes, list)
+            or not 1 <= len(sizes) <= 2
+            or any(not isinstance(s, int) or s < 0 for s in sizes)
         ):
             raise ValueError("sections")
         return IndexMeta(
@@ -537,9 +546,7 @@ def _meta_from_header(header: dict[str, Any], path: object) -> IndexMeta:
         raise IndexCorruptError(f"index file {path} has an incomplete header") from exc
 
 
-def _check_expected(
-    meta: IndexMeta, path: object, *, pack: str, dim: int, side: str | None, mode: Mode | None
-) -> None:
+def _check_expected(meta: IndexMeta, path: object, *, pack: str, dim: int, side: str | None, mode: Mode | None) -> None:
     wanted = {"pack": pack, "dim": dim, "side": side, "mode": mode}
     for field, value in wanted.items():
         if value is not None and getattr(meta, field) != value:
