@@ -159,7 +159,13 @@ def index_archive(
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     indexer = ArchiveIndexer(services, side.record_side, pack, workers, chunk, report, actor=_actor())
     if progress and not as_json:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} photos/s"), TimeRemainingColumn())
         with Progress(*columns, transient=True) as bar:
@@ -298,6 +304,39 @@ def video(
     raise typer.Exit(1 if "error" in out else 0)
 
 
+users_app = typer.Typer(help="Accounts: family, shelter, reviewer, admin.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Bearer tokens (shown once; only their hash is stored).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+
+
+@users_app.command("add")
+def users_add(ctx: typer.Context, name: str, role: Annotated[str, typer.Option(help="family | shelter | reviewer | admin")]) -> None:
+    """Create an account."""
+    user = _services(ctx).add_user(name, role, _actor())
+    typer.echo(f"user {user['name']} ({user['role']}) created; give them a token with: matcher tokens create {user['name']}")
+
+
+@users_app.command("list")
+def users_list(ctx: typer.Context) -> None:
+    for u in _services(ctx).list_users():
+        typer.echo(f"{u['id']:>4}  {u['name']:<24} {u['role']:<9} {'disabled' if u['disabled'] else ''}")
+
+
+@tokens_app.command("create")
+def tokens_create(ctx: typer.Context, user: str, days: Annotated[float | None, typer.Option(help="lifetime (default MATCHER_TOKEN_DAYS)")] = None) -> None:
+    """Create a token for USER and print it once."""
+    row = _services(ctx).create_token(user, days, _actor())
+    typer.echo(f"token for {row['user']} ({row['role']}), expires {row['expires_at']}, id {row['id']}:")
+    typer.echo(row["token"])
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(ctx: typer.Context, token_id: int) -> None:
+    _services(ctx).revoke_token(token_id, _actor())
+    typer.echo(f"token {token_id} revoked")
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -314,6 +353,8 @@ def serve(
     api = create_app(settings, services=services)
     h, p = host or settings.host, port or settings.port
     typer.echo(f"matcher on http://{h}:{p}  (API docs: http://{h}:{p}/docs; data in {settings.data_dir.resolve()})")
+    if not services.list_users():
+        typer.echo("No accounts yet. Sign in with a bearer token made by:\n  matcher users add admin --role admin && matcher tokens create admin")
     uvicorn.run(api, host=h, port=p, log_level="info", server_header=False)
 
 

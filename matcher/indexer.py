@@ -23,7 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from matcher.archive import ArchiveItem, record_fields
-from matcher.embedding_worker import PhotoResult, analyze, analyze_path, init_worker, video_options
+from matcher.embedding_worker import (
+    PhotoResult,
+    analyze,
+    analyze_path,
+    init_worker,
+    video_options,
+)
 from matcher.ingest import store_media, write_blobs
 from matcher.store import repo
 

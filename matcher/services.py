@@ -7,11 +7,11 @@ the entry point builds ``Services(settings)`` and passes it down.
 from __future__ import annotations
 
 import threading
-
-import numpy as np
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+
+import numpy as np
 
 from matcher.errors import FileTooLargeError, InputError
 from matcher.faces.pipeline import Pipeline
@@ -87,6 +87,101 @@ class Services:
                 faces=len(analyzed.faces), results=[c.record_id for c in candidates],
             )
         return analyzed, candidates
+
+    @cached_property
+    def records(self):
+        from matcher.records import RecordService
+
+        return RecordService(self)
+
+    @cached_property
+    def jobs(self):
+        from matcher.jobs import JobRunner
+
+        return JobRunner()
+
+    # ---- users and tokens ----
+    def add_user(self, name: str, role: str, actor: str) -> dict:
+        from matcher.auth import create_user
+        from matcher.store import repo
+
+        with self.sessions.begin() as session:
+            user = create_user(session, name, role)
+            repo.audit(session, actor, "admin", "user_create", "user", name, granted_role=role)
+            return {"id": user.id, "name": user.name, "role": user.role}
+
+    def list_users(self) -> list[dict]:
+        from sqlalchemy import select
+
+        from matcher.store.models import User
+
+        with self.sessions() as session:
+            return [{"id": u.id, "name": u.name, "role": u.role, "disabled": u.disabled} for u in session.scalars(select(User).order_by(User.id))]
+
+    def create_token(self, user_name: str, days: float | None, actor: str) -> dict:
+        from sqlalchemy import select
+
+        from matcher.auth import create_token
+        from matcher.records import NotFoundError
+        from matcher.store import repo
+        from matcher.store.models import User
+
+        with self.sessions.begin() as session:
+            user = session.scalar(select(User).where(User.name == user_name))
+            if user is None:
+                raise NotFoundError(f"no user '{user_name}'")
+            token, row = create_token(session, user, days or self.settings.token_days)
+            repo.audit(session, actor, "admin", "token_create", "user", user_name, token_id=row.id)
+            return {"token": token, "id": row.id, "user": user.name, "role": user.role, "expires_at": row.expires_at.isoformat() if row.expires_at else None}
+
+    def revoke_token(self, token_id: int, actor: str) -> dict:
+        from matcher.records import NotFoundError
+        from matcher.store import repo
+        from matcher.store.models import Token
+
+        with self.sessions.begin() as session:
+            row = session.get(Token, token_id)
+            if row is None:
+                raise NotFoundError(f"no token {token_id}")
+            row.revoked = True
+            repo.audit(session, actor, "admin", "token_revoke", "token", str(token_id))
+            return {"id": token_id, "revoked": True}
+
+    def import_archive(self, folder: Path, actor: str) -> dict:
+        import datetime as dt
+
+        from matcher.archive import scan_folder
+        from matcher.indexer import ArchiveIndexer
+
+        started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        summary = ArchiveIndexer(self, "child", actor=actor).run(scan_folder(folder))
+        touched = self.match_records(self.records_with_media_since("child", started))
+        return {**summary.as_dict(), "report": None, "candidates_touched": touched}
+
+    def export_case(self, candidate_id: int, actor: str, role: str, request_id: str | None = None) -> bytes:
+        """ZIP with case.json (both records, evidence, decisions) and the evidence crops."""
+        import io
+        import json
+        import zipfile
+
+        from matcher.errors import InputError
+        from matcher.store import repo
+        from matcher.store.models import Face
+
+        case = self.candidate(candidate_id, actor, role, request_id)
+        if case["status"] != "confirmed":
+            raise InputError("only confirmed candidates can be exported for verification")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("case.json", json.dumps(case, indent=2, default=str))
+            with self.sessions.begin() as session:
+                for pair in case["evidence"].get("pairs", []):
+                    for key in ("report_face", "child_face"):
+                        face = session.get(Face, pair[key])
+                        if face is not None and face.crop_sha256:
+                            archive.writestr(f"crops/{key}-{face.id}.jpg", self.blobs.get(face.crop_sha256))
+                repo.audit(session, actor, role, "export", "candidate", str(candidate_id), request_id)
+        return buf.getvalue()
 
     # ---- review ----
     def match_records(self, record_ids: list[int], pack: str | None = None) -> int:

@@ -21,6 +21,8 @@ PRIVACY_ENV = {
     "HF_HUB_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "DO_NOT_TRACK": "1",
+    "OTEL_SDK_DISABLED": "true",
+    "FASTAPI_OTEL_AUTO_CONFIGURE": "false",
     "INSIGHTFACE_HOME": "/nonexistent-insightface-home",  # never let insightface fetch a pack
 }
 
@@ -76,6 +78,10 @@ class Settings(BaseSettings):
     two_person_rule: bool = False
 
     # http
+    import_root: Path | None = Field(None, description="server folder under which shelter staff may import archives; unset = off")
+    rate_uploads_per_minute: int = Field(30, ge=1, description="uploads per token per minute")
+    rate_searches_per_minute: int = Field(60, ge=1, description="searches per token per minute")
+    token_days: float = Field(90, gt=0, description="default token lifetime")
     host: str = "127.0.0.1"
     port: int = 8000
 

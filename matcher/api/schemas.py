@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class FaceOut(BaseModel):
@@ -32,3 +35,76 @@ class Health(BaseModel):
     status: str
     pack: str
     version: str
+
+
+# ---- records ----
+Sex = Literal["female", "male", "unknown"]
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=256, description="the child's name as the family knows it")
+    sex: Sex | None = None
+    birth_year: int | None = Field(None, ge=1990, le=2100)
+    birth_date: dt.date | None = None
+    last_seen_on: dt.date | None = None
+    last_seen_at: str | None = Field(None, max_length=256)
+    languages: str | None = Field(None, max_length=256)
+    notes: str | None = Field(None, max_length=4000)
+    contact: str | None = Field(None, max_length=1000, description="how staff reach the family; never shown to other users")
+
+    def fields(self) -> dict:
+        d = self.model_dump(exclude_none=True)
+        if "last_seen_on" in d:
+            d["event_on"] = d.pop("last_seen_on")
+        if "last_seen_at" in d:
+            d["event_at"] = d.pop("last_seen_at")
+        return d
+
+
+class ChildIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    number: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[\w.\-/ ]+$", description="shelter record number")
+    name: str | None = Field(None, max_length=256)
+    sex: Sex | None = None
+    birth_year: int | None = Field(None, ge=1990, le=2100, description="estimated")
+    shelter: str | None = Field(None, max_length=256)
+    found_on: dt.date | None = None
+    found_at: str | None = Field(None, max_length=256)
+    languages: str | None = Field(None, max_length=256)
+    notes: str | None = Field(None, max_length=4000)
+
+    def fields(self) -> dict:
+        d = self.model_dump(exclude_none=True)
+        if "found_on" in d:
+            d["event_on"] = d.pop("found_on")
+        if "found_at" in d:
+            d["event_at"] = d.pop("found_at")
+        return d
+
+
+class ChildPatch(ChildIn):
+    pass
+
+
+class ImportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    folder: str = Field(..., min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f]+$", description="folder under the server's import root, one sub-folder per child")
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Literal["confirmed", "rejected", "unsure"]
+    note: str | None = Field(None, max_length=4000)
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=128, pattern=r"^[\w.@\-]+$")
+    role: Literal["family", "shelter", "reviewer", "admin"]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str = Field(..., min_length=1, max_length=128)
+    days: float | None = Field(None, gt=0, le=3650)

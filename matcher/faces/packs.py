@@ -20,7 +20,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from matcher.errors import ModelChecksumError, ModelError, ModelFileMissingError, UnknownPackError
+from matcher.errors import (
+    ModelChecksumError,
+    ModelError,
+    ModelFileMissingError,
+    UnknownPackError,
+)
 
 log = logging.getLogger(__name__)
 

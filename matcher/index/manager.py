@@ -15,7 +15,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from matcher.index.faiss_index import FaceIndex, IndexCorruptError, IndexMismatchError, Mode
+from matcher.index.faiss_index import (
+    FaceIndex,
+    IndexCorruptError,
+    IndexMismatchError,
+    Mode,
+)
 from matcher.store import repo
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,17 @@ class IndexManager:
         index = FaceIndex.build(pack, dim, ids, vectors, mode=self.mode, side=side)
         self._save(index, path)
         return index
+
+    def add(self, side: str, pack: str, dim: int, ids: np.ndarray, vectors: np.ndarray, save: bool = True) -> int:
+        """Add committed faces; ones already present (an index opened after the commit
+        was rebuilt from the database and holds them) are skipped. Returns how many were added."""
+        index = self.get(side, pack, dim)
+        fresh = ~np.isin(ids, index.ids())
+        if fresh.any():
+            index.add(ids[fresh], vectors[fresh])
+        if save:
+            self._save(index, self.path(side, pack))
+        return int(fresh.sum())
 
     def rebuild(self, side: str, pack: str, dim: int) -> FaceIndex:
         with self.sessions() as session:

@@ -21,7 +21,17 @@ from matcher.review.age import AgeFacts, check
 from matcher.review.calibration import Calibration, calibrate, in_words
 from matcher.review.fusion import fuse
 from matcher.store import repo
-from matcher.store.models import CHILD, REPORT, CalibrationRow, Candidate, Decision, Embedding, Face, Media, Record
+from matcher.store.models import (
+    CHILD,
+    REPORT,
+    CalibrationRow,
+    Candidate,
+    Decision,
+    Embedding,
+    Face,
+    Media,
+    Record,
+)
 
 log = logging.getLogger(__name__)
 ACTIVE = ("open", "unsure", "awaiting_second")

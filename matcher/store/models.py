@@ -24,8 +24,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -46,7 +46,9 @@ class Record(Base):
     """A child in care (side='child') or a missing-child report (side='report')."""
 
     __tablename__ = "records"
-    __table_args__ = (UniqueConstraint("side", "external_id", name="uq_record_side_external"),)
+    # ids are never reused (SQLite AUTOINCREMENT): an erased record's number must not come
+    # back as someone else's in audit rows or index ids
+    __table_args__ = (UniqueConstraint("side", "external_id", name="uq_record_side_external"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     side: Mapped[str] = mapped_column(String(8), index=True)
@@ -73,7 +75,7 @@ class Media(Base):
     """One photo or video of one record; bytes live in the blob store under ``sha256``."""
 
     __tablename__ = "media"
-    __table_args__ = (UniqueConstraint("record_id", "sha256", name="uq_media_record_sha"),)
+    __table_args__ = (UniqueConstraint("record_id", "sha256", name="uq_media_record_sha"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
@@ -94,6 +96,7 @@ class Media(Base):
 
 class Face(Base):
     __tablename__ = "faces"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
@@ -132,7 +135,7 @@ class Candidate(Base):
     """A (report, child) pair — or a within-side duplicate — awaiting human review."""
 
     __tablename__ = "candidates"
-    __table_args__ = (UniqueConstraint("kind", "report_id", "child_id", name="uq_candidate_pair"),)
+    __table_args__ = (UniqueConstraint("kind", "report_id", "child_id", name="uq_candidate_pair"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), default="match")  # match | duplicate

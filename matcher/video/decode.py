@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from matcher.errors import CorruptVideoError, EmptyFileError, FileTooLargeError, UnsupportedMediaError
+from matcher.errors import (
+    CorruptVideoError,
+    EmptyFileError,
+    FileTooLargeError,
+    UnsupportedMediaError,
+)
 
 SEND_INSTEAD = "Send an MP4, MOV, WebM, AVI or 3GP video."
 

@@ -14,7 +14,12 @@ import numpy as np
 
 from matcher.faces.types import Face
 from matcher.video.decode import DecodeStats, VideoLimits, iter_frames
-from matcher.video.tracking import FrameDetections, TrackerParams, link_tracks, select_spread
+from matcher.video.tracking import (
+    FrameDetections,
+    TrackerParams,
+    link_tracks,
+    select_spread,
+)
 
 FRAME_BATCH = 8  # frames analysed together (bounded memory: 8 x 1280x720x3 = 22 MB)
 

@@ -5,9 +5,8 @@ Revises:
 Create Date: 2026-11-24 22:47:19.994204
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -70,7 +69,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('side', 'external_id', name='uq_record_side_external')
+    sa.UniqueConstraint('side', 'external_id', name='uq_record_side_external'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('records', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_records_side'), ['side'], unique=False)
@@ -104,7 +104,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['child_id'], ['records.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['report_id'], ['records.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('kind', 'report_id', 'child_id', name='uq_candidate_pair')
+    sa.UniqueConstraint('kind', 'report_id', 'child_id', name='uq_candidate_pair'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('candidates', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_candidates_child_id'), ['child_id'], unique=False)
@@ -125,7 +126,8 @@ def upgrade() -> None:
     sa.Column('face_count', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['record_id'], ['records.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('record_id', 'sha256', name='uq_media_record_sha')
+    sa.UniqueConstraint('record_id', 'sha256', name='uq_media_record_sha'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('media', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_media_record_id'), ['record_id'], unique=False)
@@ -160,7 +162,8 @@ def upgrade() -> None:
     sa.Column('selected', sa.Boolean(), nullable=False),
     sa.Column('crop_sha256', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['media_id'], ['media.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('faces', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_faces_media_id'), ['media_id'], unique=False)

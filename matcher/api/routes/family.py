@@ -1,0 +1,61 @@
+"""/v1/reports: families file a report, upload photos/videos, pick their child's face, see
+status, withdraw. Reviewers and admins can read reports; nobody else can."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from matcher.api.deps import Id, get_services, limited, require
+from matcher.api.schemas import ReportIn
+from matcher.api.uploads import accept_upload
+from matcher.auth import Principal
+from matcher.services import Services
+from matcher.store.models import REPORT
+
+router = APIRouter(prefix="/v1/reports", tags=["families"])
+READERS = require("family", "reviewer", "admin")
+WRITERS = require("family", "admin")
+
+
+@router.post("", status_code=201)
+def create_report(body: ReportIn, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
+    """File a missing-child report. The family then adds photos or videos."""
+    return svc.records.create(who, REPORT, body.fields())
+
+
+@router.get("")
+def list_reports(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9), who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> list[dict]:
+    """A family sees its own reports; reviewers and admins see all."""
+    return svc.records.list(who, REPORT, limit, offset)
+
+
+@router.get("/{report_id}")
+def get_report(report_id: Id, who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> dict:
+    """Details and status (received, under review, closed) — never candidates or scores."""
+    return svc.records.get(report_id, who, REPORT)
+
+
+@router.post("/{report_id}/media", dependencies=[Depends(limited("upload", "rate_uploads_per_minute"))])
+async def upload_report_media(request: Request, report_id: Id, file: UploadFile = File(...), who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> JSONResponse:
+    """A photo (faces found at once) or a video (processed in the background: 202 + job URL)."""
+    return await accept_upload(svc, who, report_id, REPORT, file)
+
+
+@router.get("/{report_id}/media/{media_id}/faces")
+def report_media_faces(report_id: Id, media_id: Id, who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> list[dict]:
+    """Faces found in one of the report's own uploads, with links to their crops."""
+    return svc.records.media_faces(who, report_id, media_id)
+
+
+@router.post("/{report_id}/faces/{face_id}/pick")
+async def pick_face(report_id: Id, face_id: Id, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
+    """The family says which face in a group photo is their child."""
+    return await run_in_threadpool(svc.records.pick_face, who, report_id, face_id)
+
+
+@router.delete("/{report_id}")
+async def withdraw_report(report_id: Id, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
+    """Withdraw: the report, its photos, faces, embeddings, index entries and candidates are erased."""
+    return await run_in_threadpool(svc.records.erase, who, report_id, "withdraw")

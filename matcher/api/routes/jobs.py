@@ -1,0 +1,20 @@
+"""/v1/jobs/{id}: status of background work, for its owner (and admins)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from matcher.api.deps import get_services, require
+from matcher.auth import Principal
+from matcher.records import NotFoundError
+from matcher.services import Services
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.get("/v1/jobs/{job_id}")
+def job_status(job_id: str, who: Principal = Depends(require("family", "shelter", "reviewer", "admin")), svc: Services = Depends(get_services)) -> dict:
+    job = svc.jobs.get(job_id)
+    if job is None or (job.owner_id != who.user_id and who.role != "admin"):
+        raise NotFoundError(f"no job {job_id}")
+    return {"id": job.id, "kind": job.kind, "status": job.status, "result": job.result, "error": job.error}

@@ -1,0 +1,72 @@
+"""Reviewer routes: queue, candidate detail, decisions, ad-hoc search, face crops and photos."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from matcher.api.deps import Id, get_services, limited, request_id, require
+from matcher.api.schemas import DecisionIn
+from matcher.api.uploads import read_capped
+from matcher.auth import Principal
+from matcher.services import Services
+
+router = APIRouter(tags=["reviewers"])
+REVIEW = require("reviewer", "admin")
+ANY = require("family", "shelter", "reviewer", "admin")
+NO_STORE = {"Cache-Control": "no-store, private", "X-Content-Type-Options": "nosniff"}
+
+
+@router.get("/v1/queue")
+def queue(
+    status: str = Query("open", pattern="^(open|unsure|awaiting_second|confirmed|rejected|all)$"),
+    kind: str | None = Query(None, pattern="^(match|duplicate)$"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=10**9),
+    who: Principal = Depends(REVIEW),
+    svc: Services = Depends(get_services),
+) -> list[dict]:
+    """Candidates, strongest first (plausible before implausible, then false-match rate)."""
+    rows = svc.queue(None if status == "all" else status, limit + offset, kind)
+    return rows[offset:]
+
+
+@router.get("/v1/candidates/{candidate_id}")
+def candidate(candidate_id: Id, request: Request, who: Principal = Depends(REVIEW), svc: Services = Depends(get_services)) -> dict:
+    """Both records, scores, false-match rate, age plausibility and evidence (audited)."""
+    return svc.candidate(candidate_id, who.actor, who.role, request_id(request))
+
+
+@router.post("/v1/candidates/{candidate_id}/decision")
+def decide(candidate_id: Id, body: DecisionIn, request: Request, who: Principal = Depends(REVIEW), svc: Services = Depends(get_services)) -> dict:
+    return svc.decide(candidate_id, body.verdict, who.actor, body.note, who.role, request_id(request))
+
+
+@router.post("/v1/search", dependencies=[Depends(limited("search", "rate_searches_per_minute"))])
+async def search(
+    request: Request,
+    file: UploadFile = File(...),
+    side: str = Query("children", pattern="^(children|reports)$"),
+    top: int = Query(20, ge=1, le=200),
+    who: Principal = Depends(REVIEW),
+    svc: Services = Depends(get_services),
+) -> dict:
+    """Ad-hoc search with a photo (audited). Nothing is stored."""
+    data = await read_capped(file, svc.settings.max_upload_bytes)
+    record_side = "child" if side == "children" else "report"
+    analyzed, found = await run_in_threadpool(svc.search_photo, data, record_side, top, who.actor, who.role, None, request_id(request))
+    return {"faces": len(analyzed.faces), "candidates": [c.as_dict() for c in found]}
+
+
+@router.get("/v1/faces/{face_id}/crop", response_class=Response)
+def face_crop(face_id: Id, who: Principal = Depends(ANY), svc: Services = Depends(get_services)) -> Response:
+    """An aligned face crop (JPEG without metadata). Families: their own uploads only."""
+    return Response(svc.records.crop(who, face_id), media_type="image/jpeg", headers=NO_STORE)
+
+
+@router.get("/v1/media/{media_id}/image", response_class=Response)
+def media_image(media_id: Id, who: Principal = Depends(ANY), svc: Services = Depends(get_services)) -> Response:
+    """An original photo with EXIF/GPS and all other metadata removed."""
+    data = svc.records.image(who, media_id)
+    return Response(data, media_type="image/png" if data[:4] == b"\x89PNG" else "image/jpeg", headers=NO_STORE)

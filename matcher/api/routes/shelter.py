@@ -1,0 +1,63 @@
+"""/v1/children: shelter staff register children, add photos, import archives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi.responses import JSONResponse
+
+from matcher.api.deps import Id, get_services, limited, require
+from matcher.api.schemas import ChildIn, ChildPatch, ImportIn
+from matcher.api.uploads import accept_upload
+from matcher.auth import ForbiddenError, Principal
+from matcher.errors import InputError
+from matcher.services import Services
+from matcher.store.models import CHILD
+
+router = APIRouter(prefix="/v1/children", tags=["shelters"])
+READERS = require("shelter", "reviewer", "admin")
+WRITERS = require("shelter", "admin")
+
+
+@router.post("", status_code=201)
+def create_child(body: ChildIn, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
+    return svc.records.create(who, CHILD, body.fields())
+
+
+@router.get("")
+def list_children(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9), who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> list[dict]:
+    return svc.records.list(who, CHILD, limit, offset)
+
+
+@router.get("/{child_id}")
+def get_child(child_id: Id, who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> dict:
+    return svc.records.get(child_id, who, CHILD)
+
+
+@router.patch("/{child_id}")
+def update_child(child_id: Id, body: ChildPatch, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
+    fields = body.fields()
+    fields.pop("number", None)
+    return svc.records.update(who, child_id, CHILD, fields)
+
+
+@router.post("/{child_id}/media", dependencies=[Depends(limited("upload", "rate_uploads_per_minute"))])
+async def upload_child_media(child_id: Id, file: UploadFile = File(...), who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> JSONResponse:
+    return await accept_upload(svc, who, child_id, CHILD, file)
+
+
+@router.post("/import", status_code=202)
+def import_archive(body: ImportIn, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
+    """Index a folder (one sub-folder per child) that lies under the server's import root."""
+    root = svc.settings.import_root
+    if root is None:
+        raise ForbiddenError("Importing from the server is switched off (MATCHER_IMPORT_ROOT is not set).")
+    base = root.resolve()
+    folder = (base / body.folder).resolve()
+    if base != folder and base not in folder.parents:
+        raise ForbiddenError("That folder is outside the import root.")
+    if not folder.is_dir():
+        raise InputError(f"No folder '{body.folder}' under the import root.")
+    job = svc.jobs.submit("import", who.user_id, lambda: svc.import_archive(Path(folder), who.actor))
+    return {"job": job.id, "status": job.status, "status_url": f"/v1/jobs/{job.id}"}

@@ -1,0 +1,328 @@
+"""Records as people use them: create, read with visibility rules, upload media, pick a
+face, status, erasure. Every method takes the acting ``Principal``; the API stays thin.
+
+Visibility (invariant 4): a family sees only reports it created (anything else answers
+404, so it cannot even learn that a record exists); shelter staff see children;
+reviewers and admins see both. Candidates and scores are never shown to families.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from matcher.auth import ForbiddenError, Principal
+from matcher.embedding_worker import PhotoResult, analyze_bytes
+from matcher.errors import InputError, MatcherError
+from matcher.ingest import store_media, write_blobs
+from matcher.store import repo
+from matcher.store.models import (
+    CHILD,
+    REPORT,
+    Candidate,
+    Embedding,
+    Erasure,
+    Face,
+    Media,
+    Record,
+    utcnow,
+)
+
+
+class NotFoundError(MatcherError):
+    status = 404
+    code = "not_found"
+
+
+SIDE_ROLES = {REPORT: ("family", "reviewer", "admin"), CHILD: ("shelter", "reviewer", "admin")}
+WRITE_ROLES = {REPORT: ("family", "admin"), CHILD: ("shelter", "admin")}
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    media_id: int
+    kind: str
+    faces: list[dict]
+    needs_pick: bool
+    warnings: tuple[str, ...]
+
+
+def report_status(session: Session, record: Record) -> str:
+    """What a family is told: received, under review, or closed — never more."""
+    if record.status in ("closed", "withdrawn"):
+        return "closed"
+    indexed = session.scalar(
+        select(func.count()).select_from(Face).join(Media).where(Media.record_id == record.id, Face.selected.is_(True))
+    )
+    return "under review" if indexed else "received"
+
+
+def public_record(session: Session, record: Record, principal: Principal) -> dict:
+    out = {
+        "id": record.id,
+        "number": record.external_id,
+        "side": record.side,
+        "name": record.name,
+        "sex": record.sex,
+        "birth_year": record.birth_year,
+        "birth_date": record.birth_date.isoformat() if record.birth_date else None,
+        "event_on": record.event_on.isoformat() if record.event_on else None,
+        "event_at": record.event_at,
+        "languages": record.languages,
+        "notes": record.notes,
+        "created_at": record.created_at.isoformat(),
+    }
+    if record.side == CHILD:
+        out["shelter"] = record.shelter
+    if record.side == REPORT:
+        out["status"] = report_status(session, record)
+        if principal.role in ("family", "admin"):
+            out["contact"] = record.contact  # staff-only contact: the family's own data
+    else:
+        out["status"] = record.status
+    out["media"] = [
+        {"id": m.id, "kind": m.kind, "original_name": m.original_name, "faces": m.face_count, "received_at": m.received_at.isoformat()}
+        for m in sorted(record.media, key=lambda m: m.id)
+    ]
+    return out
+
+
+class RecordService:
+    def __init__(self, services) -> None:
+        self.services = services
+
+    # ---- access ----
+    def _load(self, session: Session, record_id: int, principal: Principal, write: bool = False) -> Record:
+        record = session.get(Record, record_id)
+        if record is None or record.status == "withdrawn":
+            raise NotFoundError(f"no record {record_id}")
+        allowed = (WRITE_ROLES if write else SIDE_ROLES)[record.side]
+        if principal.role not in allowed:
+            if principal.role == "family":
+                raise NotFoundError(f"no record {record_id}")
+            raise ForbiddenError(f"a {principal.role} account cannot {'change' if write else 'see'} {record.side} records")
+        if principal.role == "family" and record.owner_id != principal.user_id:
+            raise NotFoundError(f"no record {record_id}")
+        return record
+
+    def get(self, record_id: int, principal: Principal, side: str) -> dict:
+        with self.services.sessions() as session:
+            record = self._load(session, record_id, principal)
+            if record.side != side:
+                raise NotFoundError(f"no {side} {record_id}")
+            return public_record(session, record, principal)
+
+    def list(self, principal: Principal, side: str, limit: int = 50, offset: int = 0) -> list[dict]:
+        if principal.role not in SIDE_ROLES[side]:
+            raise ForbiddenError(f"a {principal.role} account cannot list {side} records")
+        with self.services.sessions() as session:
+            query = select(Record).where(Record.side == side, Record.status != "withdrawn").order_by(Record.id)
+            if principal.role == "family":
+                query = query.where(Record.owner_id == principal.user_id)
+            return [public_record(session, r, principal) for r in session.scalars(query.offset(offset).limit(limit))]
+
+    # ---- create / update ----
+    def create(self, principal: Principal, side: str, fields: dict) -> dict:
+        if principal.role not in WRITE_ROLES[side]:
+            raise ForbiddenError(f"a {principal.role} account cannot create {side} records")
+        number = fields.pop("number", None) or f"{'R' if side == REPORT else 'C'}-{dt.date.today():%Y%m%d}-{secrets.token_hex(3)}"
+        with self.services.sessions.begin() as session:
+            if repo.get_record(session, side, number) is not None:
+                from matcher.auth import ConflictError
+
+                raise ConflictError(f"a {side} record numbered {number} already exists")
+            record = repo.upsert_record(session, side, number, fields)
+            if side == REPORT:
+                record.owner_id = principal.user_id
+            repo.audit(session, principal.actor, principal.role, "record_create", side, str(record.id))
+            session.flush()
+            return public_record(session, record, principal)
+
+    def update(self, principal: Principal, record_id: int, side: str, fields: dict) -> dict:
+        with self.services.sessions.begin() as session:
+            record = self._load(session, record_id, principal, write=True)
+            if record.side != side:
+                raise NotFoundError(f"no {side} {record_id}")
+            for key, value in fields.items():
+                if key in repo.RECORD_FIELDS:
+                    setattr(record, key, value)
+            repo.audit(session, principal.actor, principal.role, "record_update", side, str(record.id), fields=sorted(fields))
+            return public_record(session, record, principal)
+
+    def check_writable(self, principal: Principal, record_id: int, side: str) -> None:
+        with self.services.sessions() as session:
+            record = self._load(session, record_id, principal, write=True)
+            if record.side != side:
+                raise NotFoundError(f"no {side} {record_id}")
+
+    # ---- media ----
+    def upload(self, principal: Principal, record_id: int, side: str, data: bytes, filename: str | None) -> UploadOutcome:
+        """Analyse, then store blobs and rows in one transaction, then index and match.
+        Anything that fails before the commit leaves no row behind (blobs are content-
+        addressed; an unreferenced one is removed here)."""
+        with self.services.sessions() as session:
+            record = self._load(session, record_id, principal, write=True)
+            if record.side != side:
+                raise NotFoundError(f"no {side} {record_id}")
+            if record.status != "open":
+                raise InputError("this record is closed; it takes no new photos")
+            known = repo.known_media(session, side, record.external_id)
+        svc = self.services
+        pack = svc.pack_info()
+        from matcher.embedding_worker import video_options
+
+        result = analyze_bytes(data, filename or "upload", svc.pipeline(), svc.limits, video_options(svc.settings, pack.name))
+        if result.error_code is not None:
+            raise _typed_error(result)
+        if result.sha256 in known:
+            raise InputError("this file is already part of the record")
+        auto = side == CHILD or result.kind == "video" or len(result.faces) == 1
+        write_blobs(svc.blobs, result)
+        try:
+            with svc.sessions.begin() as session:
+                record = session.get(Record, record_id)
+                media, templates = store_media(session, record, result, pack.name, filename, auto_select=auto)
+                repo.audit(session, principal.actor, principal.role, "media_upload", "media", str(media.id), record=record.id, faces=len(result.faces))
+                media_id = media.id
+                faces = _faces_of(session, media_id)
+        except BaseException:
+            self._drop_unreferenced_blobs(result)
+            raise
+        self._index(side, pack.name, templates)
+        if templates:
+            svc.match_records([record_id])
+        return UploadOutcome(media_id, result.kind, faces, needs_pick=not auto and len(result.faces) > 1, warnings=result.warnings)
+
+    def _drop_unreferenced_blobs(self, result: PhotoResult) -> None:
+        with self.services.sessions() as session:
+            for sha in {result.sha256, *(_sha(f.crop_jpeg) for f in result.faces)}:
+                used = session.scalar(select(func.count()).select_from(Media).where(Media.sha256 == sha)) or session.scalar(
+                    select(func.count()).select_from(Face).where(Face.crop_sha256 == sha)
+                )
+                if not used:
+                    self.services.blobs.delete(sha)
+
+    def _index(self, side: str, pack: str, templates: list[tuple[int, bytes]]) -> None:
+        if not templates:
+            return
+        ids = np.array([t[0] for t in templates], np.int64)
+        vectors = np.frombuffer(b"".join(t[1] for t in templates), np.float32).reshape(len(ids), -1)
+        self.services.indexes.add(side, pack, vectors.shape[1], ids, vectors)
+
+    def media_faces(self, principal: Principal, record_id: int, media_id: int) -> list[dict]:
+        with self.services.sessions() as session:
+            record = self._load(session, record_id, principal)
+            media = session.get(Media, media_id)
+            if media is None or media.record_id != record.id:
+                raise NotFoundError(f"no media {media_id} in this record")
+            return _faces_of(session, media_id)
+
+    def pick_face(self, principal: Principal, record_id: int, face_id: int) -> dict:
+        """The family says which face in their photo is their child."""
+        pack = self.services.pack_info().name
+        with self.services.sessions.begin() as session:
+            record = self._load(session, record_id, principal, write=True)
+            face = session.get(Face, face_id)
+            if face is None or face.media.record_id != record.id:
+                raise NotFoundError(f"no face {face_id} in this record")
+            siblings = session.scalars(select(Face).where(Face.media_id == face.media_id)).all()
+            dropped = [f.id for f in siblings if f.selected and f.id != face.id]
+            for f in siblings:
+                f.selected = f.id == face.id
+            vector = session.scalar(select(Embedding.vector).where(Embedding.face_id == face.id, Embedding.pack == pack))
+            repo.audit(session, principal.actor, principal.role, "face_pick", "face", str(face.id), record=record.id)
+            side = record.side
+        if dropped:
+            self.services.index(side, pack).remove(np.array(dropped, np.int64))
+        chosen = np.frombuffer(vector, np.float32)[None]
+        self.services.indexes.add(side, pack, chosen.shape[1], np.array([face.id], np.int64), chosen)
+        self.services.match_records([record_id])
+        return {"face_id": face.id, "selected": True}
+
+    def crop(self, principal: Principal, face_id: int) -> bytes:
+        with self.services.sessions() as session:
+            face = session.get(Face, face_id)
+            if face is None:
+                raise NotFoundError(f"no face {face_id}")
+            if principal.role not in ("reviewer", "admin"):
+                self._load(session, face.media.record_id, principal)  # family: own report; shelter: children
+            if principal.role in ("reviewer", "admin"):
+                repo.audit(session, principal.actor, principal.role, "crop_view", "face", str(face_id))
+                session.commit()
+            return self.services.blobs.get(face.crop_sha256)
+
+    def image(self, principal: Principal, media_id: int) -> bytes:
+        """An original photo with all metadata (EXIF, GPS) stripped."""
+        from matcher.imaging import strip_metadata
+
+        with self.services.sessions() as session:
+            media = session.get(Media, media_id)
+            if media is None:
+                raise NotFoundError(f"no media {media_id}")
+            self._load(session, media.record_id, principal)
+            if media.kind != "photo":
+                raise InputError("only photos can be viewed; videos are shown as face crops")
+            if principal.role in ("reviewer", "admin"):
+                repo.audit(session, principal.actor, principal.role, "media_view", "media", str(media_id))
+                session.commit()
+            return strip_metadata(self.services.blobs.get(media.sha256), self.services.limits)
+
+    # ---- erasure ----
+    def erase(self, principal: Principal, record_id: int, reason: str = "erased") -> dict:
+        """Remove media files, faces, embeddings, index entries and candidates; keep a tombstone."""
+        with self.services.sessions.begin() as session:
+            record = self._load(session, record_id, principal, write=True) if principal.role != "admin" else session.get(Record, record_id)
+            if record is None:
+                raise NotFoundError(f"no record {record_id}")
+            side, number = record.side, record.external_id
+            face_ids = list(session.scalars(select(Face.id).join(Media).where(Media.record_id == record.id)))
+            media_shas = list(session.scalars(select(Media.sha256).where(Media.record_id == record.id)))
+            crop_shas = [s for s in session.scalars(select(Face.crop_sha256).join(Media).where(Media.record_id == record.id)) if s]
+            candidates = session.scalars(select(Candidate.id).where((Candidate.report_id == record.id) | (Candidate.child_id == record.id))).all()
+            session.query(Candidate).filter(Candidate.id.in_(candidates)).delete(synchronize_session=False) if candidates else None
+            session.delete(record)
+            session.add(Erasure(side=side, external_id=number, media_sha256=media_shas, erased_by=principal.actor))
+            repo.audit(session, principal.actor, principal.role, reason, side, str(record_id), number=number, media=len(media_shas), faces=len(face_ids), candidates=len(candidates))
+        pack = self.services.pack_info().name
+        if face_ids:
+            self.services.index(side, pack).remove(np.array(face_ids, np.int64))
+            self.services.indexes.save(side, pack)
+        with self.services.sessions() as session:
+            for sha in set(media_shas):
+                if not session.scalar(select(func.count()).select_from(Media).where(Media.sha256 == sha)):
+                    self.services.blobs.delete(sha)
+            for sha in set(crop_shas):
+                if not session.scalar(select(func.count()).select_from(Face).where(Face.crop_sha256 == sha)):
+                    self.services.blobs.delete(sha)
+        return {"erased": record_id, "media": len(media_shas), "faces": len(face_ids), "candidates": len(candidates)}
+
+
+def _faces_of(session: Session, media_id: int) -> list[dict]:
+    faces = session.scalars(select(Face).where(Face.media_id == media_id).order_by(Face.id)).all()
+    return [
+        {"id": f.id, "box": [round(v, 1) for v in (f.x1, f.y1, f.x2, f.y2)], "quality": round(f.quality, 3), "selected": f.selected, "time": f.frame_time, "track": f.track, "crop_url": f"/v1/faces/{f.id}/crop"}
+        for f in faces
+    ]
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _typed_error(result: PhotoResult) -> MatcherError:
+    from matcher import errors
+
+    by_code = {cls.code: cls for cls in (errors.EmptyFileError, errors.FileTooLargeError, errors.ImageTooLargeError, errors.UnsupportedMediaError, errors.CorruptImageError)}
+    if hasattr(errors, "CorruptVideoError"):
+        by_code[errors.CorruptVideoError.code] = errors.CorruptVideoError
+    return by_code.get(result.error_code, InputError)(result.error_message or "this file could not be used")
+
+
+__all__ = ["RecordService", "NotFoundError", "UploadOutcome", "report_status", "utcnow"]
