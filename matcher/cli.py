@@ -145,6 +145,7 @@ def index_archive(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     match: Annotated[bool, typer.Option(help="match new records against the other side afterwards")] = True,
+    allow_erased: Annotated[bool, typer.Option(help="re-import files of erased records (only when a person asked for it)")] = False,
 ) -> None:
     """Index a shelter archive. Safe to stop and re-run: stored files are skipped."""
     from matcher.archive import scan_folder, scan_manifest
@@ -157,7 +158,7 @@ def index_archive(
 
     services = _services(ctx)
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    indexer = ArchiveIndexer(services, side.record_side, pack, workers, chunk, report, actor=_actor())
+    indexer = ArchiveIndexer(services, side.record_side, pack, workers, chunk, report, actor=_actor(), allow_erased=allow_erased)
     if progress and not as_json:
         from rich.progress import (
             BarColumn,

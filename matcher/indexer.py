@@ -65,8 +65,9 @@ def sha256_file(path: Path) -> str | None:
 
 
 class ArchiveIndexer:
-    def __init__(self, services, side: str, pack: str | None = None, workers: int = 1, chunk: int = 32, report_path: Path | None = None, actor: str = "cli") -> None:
+    def __init__(self, services, side: str, pack: str | None = None, workers: int = 1, chunk: int = 32, report_path: Path | None = None, actor: str = "cli", allow_erased: bool = False) -> None:
         self.services = services
+        self.allow_erased = allow_erased
         self.side = side
         self.pack = pack or services.settings.pack
         self.workers = max(1, workers)
@@ -74,26 +75,36 @@ class ArchiveIndexer:
         self.report_path = report_path
         self.actor = actor
 
-    def plan(self, items: list[ArchiveItem]) -> tuple[list[ArchiveItem], int]:
-        """Items still to do (not stored for their record, not repeated in this run) and the skip count."""
+    def plan(self, items: list[ArchiveItem]) -> tuple[list[ArchiveItem], int, list[ArchiveItem]]:
+        """Items still to do (not stored for their record, not repeated in this run), the
+        skip count, and the items skipped because their record was erased with this very
+        file (invariant 5: an erased record is not resurrected unless a person asks)."""
         with self.services.sessions() as session:
             known = repo.known_media_by_record(session, self.side)
-        todo, seen, skipped = [], set(), 0
+            erased = {} if self.allow_erased else repo.erased_media_by_record(session, self.side)
+        todo, seen, skipped, refused = [], set(), 0, []
         for item in items:
             sha = sha256_file(item.path)
             key = (item.record_id, sha)
             if sha is not None and (sha in known.get(item.record_id, ()) or key in seen):
                 skipped += 1
                 continue
+            if sha is not None and sha in erased.get(item.record_id, ()):
+                skipped += 1
+                refused.append(item)
+                continue
             seen.add(key)
             todo.append(item)
-        return todo, skipped
+        return todo, skipped, refused
 
     def run(self, items: list[ArchiveItem], progress: Callable[[int, int], None] | None = None) -> IndexSummary:
         start = time.perf_counter()
-        todo, skipped = self.plan(items)
+        todo, skipped, refused = self.plan(items)
         index = self.services.index(self.side, self.pack)
-        report_rows: list[dict] = []
+        report_rows: list[dict] = [
+            {"path": str(i.path), "record_id": i.record_id, "status": "skipped", "code": "erased_record", "message": "this file belonged to an erased record; re-import with --allow-erased only if a person asked for it"}
+            for i in refused
+        ]
         totals = {"new_media": 0, "faces": 0, "failed": 0, "no_face": 0}
         records: set[str] = set()
         done = 0

@@ -233,3 +233,22 @@ def test_cli_index_manifest_reports_bad_files_and_search_prints_json(tmp_path, l
     with services.sessions() as session:
         record = repo.get_record(session, "child", f"R-{photos[0].identity}")
         assert record.birth_year == 2015 and record.shelter == "Shelter A" and str(record.event_on) == "2024-03-01"
+
+
+def test_reimport_does_not_resurrect_an_erased_record_unless_asked(small_archive, tmp_path):
+    from matcher.auth import Principal
+
+    root, _ = small_archive
+    services = _services(tmp_path, None)
+    items = scan_folder(root)
+    ArchiveIndexer(services, "child").run(items)
+    first = items[0].record_id
+    with services.sessions() as session:
+        record_id = repo.get_record(session, "child", first).id
+    services.records.erase(Principal(0, "admin", "admin", 0), record_id)
+    again = ArchiveIndexer(services, "child", report_path=tmp_path / "report.csv").run(items)
+    with services.sessions() as session:
+        assert repo.get_record(session, "child", first) is None
+    assert again.new_media == 0 and "erased_record" in (tmp_path / "report.csv").read_text()
+    asked = ArchiveIndexer(services, "child", allow_erased=True).run(items)
+    assert asked.new_media == sum(1 for i in items if i.record_id == first)

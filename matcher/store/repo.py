@@ -59,6 +59,16 @@ def known_media_by_record(session: Session, side: str) -> dict[str, set[str]]:
     return out
 
 
+def erased_media_by_record(session: Session, side: str) -> dict[str, set[str]]:
+    """sha256 of the media of erased records, by record number (from the tombstones)."""
+    from matcher.store.models import Erasure
+
+    out: dict[str, set[str]] = {}
+    for external_id, hashes in session.execute(select(Erasure.external_id, Erasure.media_sha256).where(Erasure.side == side)):
+        out.setdefault(external_id, set()).update(hashes or ())
+    return out
+
+
 def side_embeddings(session: Session, side: str, pack: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """(face ids, vectors) of the template faces (``selected``) of one side and pack, by face id.
 
