@@ -25,6 +25,21 @@ def _services(ctx: typer.Context):
     return ctx.obj
 
 
+def _per_file(path: Path, out: dict, work) -> int:
+    """Run one file's work; a person's mistake (bad file) goes into ``out["error"]`` and the
+    run continues. Returns 1 when the file failed."""
+    try:
+        work()
+        return 0
+    except MatcherError as exc:
+        if exc.status >= 500:
+            raise
+        out["error"] = {"code": exc.code, "message": exc.message}
+    except OSError as exc:
+        out["error"] = {"code": "unreadable_file", "message": f"cannot read {path}: {exc.strerror}"}
+    return 1
+
+
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress to stderr")] = False) -> None:
     apply_privacy_env()
@@ -43,17 +58,11 @@ def faces(
     failed = 0
     for path in images:
         record: dict = {"path": str(path), "faces": []}
-        try:
-            result = services.analyze_file(path, pack)
-            record["faces"] = [f.summary() for f in result.faces]
-        except MatcherError as exc:
-            if exc.status >= 500:
-                raise
-            failed += 1
-            record["error"] = {"code": exc.code, "message": exc.message}
-        except OSError as exc:
-            failed += 1
-            record["error"] = {"code": "unreadable_file", "message": f"cannot read {path}: {exc.strerror}"}
+
+        def work(record=record, path=path) -> None:
+            record["faces"] = [f.summary() for f in services.analyze_file(path, pack).faces]
+
+        failed += _per_file(path, record, work)
         if as_json:
             typer.echo(json.dumps(record))
         elif "error" in record:
@@ -208,18 +217,13 @@ def search(
     failed = 0
     for path in photos:
         out: dict = {"query": str(path), "faces": 0, "candidates": []}
-        try:
+
+        def work(out=out, path=path) -> None:
             analyzed, candidates = services.search_photo(services.read_file(path), side.record_side, top, _actor(), "staff", pack)
             out["faces"] = len(analyzed.faces)
             out["candidates"] = [c.as_dict() for c in candidates]
-        except MatcherError as exc:
-            if exc.status >= 500:
-                raise
-            failed += 1
-            out["error"] = {"code": exc.code, "message": exc.message}
-        except OSError as exc:
-            failed += 1
-            out["error"] = {"code": "unreadable_file", "message": f"cannot read {path}: {exc.strerror}"}
+
+        failed += _per_file(path, out, work)
         if as_json:
             typer.echo(json.dumps(out))
         elif "error" in out:

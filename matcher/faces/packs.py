@@ -14,12 +14,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from matcher.atomic import atomic_write
 from matcher.errors import (
     ModelChecksumError,
     ModelError,
@@ -196,20 +195,6 @@ def _convert(source: Path, target: Path, sidecar: Path, steps: tuple[str, ...]) 
         model = getattr(convert, step)(model)
     onnx.checker.check_model(model)
     payload = model.SerializeToString()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(target, payload)
-    _atomic_write(sidecar, hashlib.sha256(payload).hexdigest().encode())
+    atomic_write(target, payload)
+    atomic_write(sidecar, hashlib.sha256(payload).hexdigest().encode())
     log.info("converted %s -> %s (%s)", source.name, target, ", ".join(steps))
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
