@@ -116,4 +116,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     for router in (family.router, shelter.router, review.router, admin.router, jobs.router):
         app.include_router(router)
+    # server-rendered pages for people (outside /v1)
+    from matcher.web.pages import mount_pages
+
+    mount_pages(app)
     return app

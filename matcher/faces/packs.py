@@ -55,6 +55,7 @@ class Pack:
     recognizer: ModelFile
     folder: Path
     same_person_threshold: float  # cosine hint from the model's authors / our measurement
+    impostor_prior: tuple[float, float] = (0.15, 0.1)  # (mean, std) of unrelated record-pair scores, until a gallery is big enough
 
     def resolve(self, model: ModelFile) -> Path:
         return resolve_source(model.source, self.folder)
@@ -139,6 +140,10 @@ def load_manifest(path: Path) -> Pack:
         recognizer=_model_file("recognizer", data["recognizer"]),
         folder=path.parent,
         same_person_threshold=float(data.get("thresholds", {}).get("same_person_cosine", 0.3)),
+        impostor_prior=(
+            float(data.get("thresholds", {}).get("impostor_mean", 0.15)),
+            float(data.get("thresholds", {}).get("impostor_std", 0.1)),
+        ),
     )
 
 

@@ -5,7 +5,8 @@ The impostor distribution is measured on the gallery itself: fused scores of pai
 unrelated record pairs that score at least this high":
 
 * empirical where at least ``MIN_TAIL`` impostor pairs lie above the score;
-* beyond that, a Gumbel (maximum-type) tail fitted to the impostor scores by moments.
+* beyond that, a Gumbel (maximum-type) tail fitted to the impostor scores by moments and
+  anchored to the last empirical point, so the curve stays continuous and monotone.
   Record scores are maxima over face pairs, which is what a Gumbel law describes; its
   exponential tail is heavier than a normal one, so extrapolated rates err on the high
   (cautious) side. The queue threshold is the score whose ``fmr`` equals ``QUEUE_FMR``.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_TAIL = 20
+MIN_PAIRS = 100  # below this many unrelated pairs the pack's prior is used instead
 EULER = 0.5772156649
 
 
@@ -30,22 +32,35 @@ class Calibration:
     mean: float
     std: float
     sorted_scores: tuple[float, ...]  # ascending sample of impostor scores (at most 20k kept)
+    source: str = "gallery"  # "gallery" or "prior" (the pack's, while the gallery is too small)
 
     @property
     def gumbel(self) -> tuple[float, float]:
         beta = max(self.std, 1e-3) * math.sqrt(6) / math.pi
         return self.mean - EULER * beta, beta
 
-    def fmr(self, score: float) -> float:
-        scores = np.asarray(self.sorted_scores)
-        above = scores.size - int(np.searchsorted(scores, score, side="left"))
-        if above >= MIN_TAIL:
-            return above / scores.size
+    def _gumbel_tail(self, score: float) -> float:
         mu, beta = self.gumbel
-        tail = -math.expm1(-math.exp(-(score - mu) / beta))
+        return -math.expm1(-math.exp(-(score - mu) / beta))
+
+    def fmr(self, score: float) -> float:
+        """Monotone in ``score``: the empirical rate while at least ``MIN_TAIL`` impostor
+        pairs lie above it; beyond, the Gumbel tail anchored to the last empirical point
+        (so the curve is continuous there), never below what the sample itself shows."""
+        scores = np.asarray(self.sorted_scores)
+        n = scores.size
+        above = n - int(np.searchsorted(scores, score, side="left"))
+        if above >= MIN_TAIL:
+            return above / n
+        if n >= MIN_TAIL:
+            anchor = float(scores[n - MIN_TAIL])
+            base = self._gumbel_tail(anchor)
+            tail = (MIN_TAIL / n) * (self._gumbel_tail(score) / base if base > 0 else 0.0)
+        else:
+            tail = self._gumbel_tail(score)
         if above:  # never claim a rate below what the sample itself shows
-            tail = max(tail, above / scores.size)
-        return float(max(tail, 1e-12))
+            tail = max(tail, above / n)
+        return float(min(1.0, max(tail, 1e-12)))
 
     def threshold(self, fmr: float) -> float:
         """Smallest score whose estimated false-match rate is at most ``fmr``."""
@@ -59,11 +74,18 @@ class Calibration:
         return hi
 
     def as_dict(self) -> dict:
-        return {"pack": self.pack, "n_records": self.n_records, "n_pairs": self.n_pairs, "mean": self.mean, "std": self.std, "sorted_scores": list(self.sorted_scores)}
+        return {"pack": self.pack, "n_records": self.n_records, "n_pairs": self.n_pairs, "mean": self.mean, "std": self.std, "sorted_scores": list(self.sorted_scores), "source": self.source}
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
-        return cls(d["pack"], d["n_records"], d["n_pairs"], d["mean"], d["std"], tuple(d["sorted_scores"]))
+        return cls(d["pack"], d["n_records"], d["n_pairs"], d["mean"], d["std"], tuple(d["sorted_scores"]), d.get("source", "gallery"))
+
+    def or_prior(self, mean: float, std: float) -> Calibration:
+        """This calibration, or — when the gallery has too few unrelated pairs to say
+        anything — a Gumbel tail from the pack's measured prior, labelled as such."""
+        if self.n_pairs >= MIN_PAIRS:
+            return self
+        return Calibration(self.pack, self.n_records, self.n_pairs, mean, std, (), "prior")
 
 
 def in_words(fmr: float) -> str:

@@ -60,12 +60,13 @@ def template(session: Session, record_id: int, pack: str, dim: int) -> Template:
     return Template(np.array([r[0] for r in rows], np.int64), vectors, dates)
 
 
-def current_calibration(session: Session, pack: str, dim: int, growth: float = 0.1) -> Calibration:
-    """The stored calibration, refreshed when the gallery has grown by ``growth`` since."""
+def current_calibration(session: Session, pack: str, dim: int, prior: tuple[float, float] = (0.15, 0.1), growth: float = 0.1) -> Calibration:
+    """The stored calibration, refreshed when the gallery has grown by ``growth`` since;
+    the pack's prior while the gallery is too small to measure its own."""
     n_records = session.scalar(select(func.count(func.distinct(Media.record_id))).join(Face).join(Embedding).where(Embedding.pack == pack, Face.selected.is_(True))) or 0
     row = session.scalar(select(CalibrationRow).where(CalibrationRow.pack == pack).order_by(CalibrationRow.id.desc()).limit(1))
     if row is not None and n_records <= row.n_records * (1 + growth) and n_records >= row.n_records:
-        return Calibration.from_dict(row.data)
+        return Calibration.from_dict(row.data).or_prior(*prior)
     sides = []
     for side in (CHILD, REPORT):
         rows = session.execute(
@@ -81,7 +82,7 @@ def current_calibration(session: Session, pack: str, dim: int, growth: float = 0
     calibration = calibrate(pack, sides)
     session.add(CalibrationRow(pack=pack, n_records=n_records, data=calibration.as_dict()))
     log.info("calibration for %s refreshed: %d records, %d impostor pairs", pack, calibration.n_records, calibration.n_pairs)
-    return calibration
+    return calibration.or_prior(*prior)
 
 
 class Matcher:
@@ -89,10 +90,10 @@ class Matcher:
         self.services = services
         self.settings = services.settings
         info = services.pack_info(pack)
-        self.pack, self.dim, self.hint = info.name, info.embedding_dim, info.same_person_threshold
+        self.pack, self.dim, self.hint, self.prior = info.name, info.embedding_dim, info.same_person_threshold, info.impostor_prior
 
     def match(self, session: Session, record_ids: list[int]) -> list[Candidate]:
-        calibration = current_calibration(session, self.pack, self.dim)
+        calibration = current_calibration(session, self.pack, self.dim, self.prior)
         touched: list[Candidate] = []
         for record_id in record_ids:
             record = session.get(Record, record_id)
@@ -149,7 +150,7 @@ class Matcher:
             "pairs": [{"report_face": int(ta.face_ids[p]), "child_face": int(tb.face_ids[q]), "score": round(s, 4)} for p, q, s in fused.pairs[:5]],
             "face_pairs_compared": int(sims.size),
             "fmr_in_words": in_words(fmr),
-            "calibration": {"records": calibration.n_records, "impostor_pairs": calibration.n_pairs},
+            "calibration": {"records": calibration.n_records, "impostor_pairs": calibration.n_pairs, "source": calibration.source},
             "age": age.as_dict(),
             "plausible": age.plausible,
             "flags": list(age.flags),

@@ -1,0 +1,401 @@
+"""Issue 7: the web pages. Fast tests with TestClient (cookies, CSRF, roles, CSP, what a
+family's pages embed), then the whole family -> reviewer -> family flow in a real browser
+(Playwright driving Debian's Chromium against uvicorn on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from matcher.api.app import create_app
+from matcher.auth import authenticate
+from matcher.services import Services
+from matcher.store.models import AuditEvent, Face, Media, Record
+from tests.conftest import make_settings
+from tests.http_helpers import make_accounts
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+REVIEWER_PAGES = ["/review", "/review/candidates/1", "/admin", "/admin/users", "/admin/audit", "/admin/erase?record=1", "/admin/health", "/admin/health/scores.png", "/admin/health/impostors.png"]
+
+
+def _jpeg(bgr: np.ndarray, quality: int = 92) -> bytes:
+    return cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+
+
+def _two_faces(astronaut_bgr: np.ndarray) -> bytes:
+    return _jpeg(np.hstack([astronaut_bgr, astronaut_bgr[:, ::-1]]))
+
+
+def _world(root: Path, services, astronaut_bgr) -> tuple[Services, object, dict]:
+    """A fresh store with accounts and one shelter child (astronaut photo)."""
+    settings = make_settings(root / "var")
+    svc = Services(settings)
+    svc._pipelines = services._pipelines
+    accounts = make_accounts(svc, {"fam1": "family", "fam2": "family", "shelter": "shelter", "rev": "reviewer", "admin": "admin"})
+    with svc.sessions() as db:
+        shelter = authenticate(db, accounts.tokens["shelter"])
+    child = svc.records.create(shelter, "child", {"number": "SH-001", "name": "A.", "birth_year": 2015, "shelter": "North"})
+    outcome = svc.records.upload(shelter, child["id"], "child", _jpeg(astronaut_bgr, 95), "child.jpg")
+    ids = {"child": child["id"], "child_media": outcome.media_id, "child_face": outcome.faces[0]["id"]}
+    return svc, accounts, ids
+
+
+def sign_in(client: TestClient, token: str):
+    page = client.get("/signin")
+    pre = re.search(r'name="pre" value="([^"]+)"', page.text).group(1)
+    return client.post("/signin", data={"token": token, "pre": pre}, follow_redirects=False)
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory, services, astronaut_bgr):
+    svc, accounts, ids = _world(tmp_path_factory.mktemp("web"), services, astronaut_bgr)
+    app = create_app(svc.settings, services=svc)
+    with TestClient(app) as probe:
+        assert probe.get("/health").status_code == 200
+    yield app, svc, accounts, ids
+
+
+def client_for(web, name: str | None) -> TestClient:
+    app, _, accounts, _ = web
+    client = TestClient(app)
+    if name:
+        assert sign_in(client, accounts.tokens[name]).status_code == 303
+    return client
+
+
+def test_signin_sets_an_httponly_samesite_session_cookie(web):
+    _, _, accounts, _ = web
+    client = TestClient(web[0])
+    response = sign_in(client, accounts.tokens["fam1"])
+    assert response.status_code == 303 and response.headers["location"] == "/my"
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("matcher_session="))
+    assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    assert "Secure" not in cookie  # plain http here; https requests get Secure
+    assert accounts.tokens["fam1"] not in cookie
+    assert client.get("/my").status_code == 200
+    # wrong token: no session
+    other = TestClient(web[0])
+    bad = sign_in(other, "not-a-token")
+    assert bad.status_code == 401 and "matcher_session=" not in " ".join(bad.headers.get_list("set-cookie"))
+    assert other.get("/my", follow_redirects=False).status_code == 303
+
+
+def test_signin_over_https_marks_the_cookie_secure(web):
+    _, _, accounts, _ = web
+    client = TestClient(web[0], base_url="https://testserver")
+    cookie = " ".join(sign_in(client, accounts.tokens["rev"]).headers.get_list("set-cookie"))
+    assert "matcher_session=" in cookie and "Secure" in cookie
+
+
+def test_post_without_csrf_token_is_refused(web):
+    _, svc, _, _ = web
+    client = client_for(web, "fam1")
+    with svc.sessions() as db:
+        before = len(db.scalars(select(Record.id)).all())
+    assert client.post("/my/new", data={"name": "No token"}).status_code == 403
+    assert client.post("/my/new", data={"name": "Wrong token", "csrf": "forged"}).status_code == 403
+    assert client.post("/signout", data={}).status_code == 403
+    with svc.sessions() as db:
+        assert len(db.scalars(select(Record.id)).all()) == before
+    # sign-in form without its pre-session token is refused too (login CSRF)
+    fresh = TestClient(web[0])
+    assert fresh.post("/signin", data={"token": web[2].tokens["fam1"]}, follow_redirects=False).status_code == 403
+    rev = client_for(web, "rev")
+    assert rev.post("/review/candidates/1/decision", data={"verdict": "rejected"}).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["fam1", "shelter"])
+def test_family_and_shelter_get_403_on_reviewer_and_admin_pages(web, name):
+    client = client_for(web, name)
+    for path in REVIEWER_PAGES:
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 403, path
+        assert "image" not in response.headers["content-type"]
+    csrf = csrf_of(client.get("/my" if name == "fam1" else "/shelter").text)
+    assert client.post("/review/candidates/1/decision", data={"verdict": "confirmed", "csrf": csrf}).status_code == 403
+    assert client.post("/admin/tokens", data={"user": "rev", "csrf": csrf}).status_code == 403
+
+
+def test_signed_out_pages_redirect_to_signin(web):
+    client = TestClient(web[0])
+    for path in ["/", "/my", "/review", "/admin/users"]:
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/signin")
+
+
+def test_family_files_report_picks_face_and_pages_embed_only_its_own_images(web, astronaut_bgr):
+    _, svc, _, ids = web
+    client = client_for(web, "fam1")
+    form = client.get("/my/new").text
+    assert 'accept="image/*,video/*"' in form and "capture" in form
+    response = client.post(
+        "/my/new",
+        data={"name": "Amal", "birth_year": "2015", "csrf": csrf_of(form)},
+        files={"photo": ("group.jpg", _two_faces(astronaut_bgr), "image/jpeg")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    page = client.get(response.headers["location"])
+    assert "Which face is your child?" in page.text and "received" in page.text
+    report_id = int(response.headers["location"].rsplit("/", 1)[1])
+    with svc.sessions() as db:
+        own_faces = set(db.scalars(select(Face.id).join(Media).where(Media.record_id == report_id)))
+        own_media = set(db.scalars(select(Media.id).where(Media.record_id == report_id)))
+    assert len(own_faces) == 2
+    for html in (page.text, client.get("/my").text):
+        faces = {int(f) for f in re.findall(r"/img/faces/(\d+)", html)}
+        media = {int(m) for m in re.findall(r"/img/media/(\d+)", html)}
+        assert faces <= own_faces and media <= own_media
+        assert "/v1/" not in html
+    # pick a face: now under review; still only its own crops
+    picked = client.post(f"/my/reports/{report_id}/faces/{min(own_faces)}/pick", data={"csrf": csrf_of(page.text)})
+    assert picked.status_code == 200 and 'id="report-status">under review<' in picked.text
+    assert {int(f) for f in re.findall(r"/img/faces/(\d+)", picked.text)} <= own_faces
+    assert client.get(f"/img/faces/{min(own_faces)}").headers["content-type"] == "image/jpeg"
+    # another record's images answer 404 to a family; another family's report too
+    assert client.get(f"/img/faces/{ids['child_face']}").status_code == 404
+    assert client.get(f"/img/media/{ids['child_media']}").status_code == 404
+    other = client_for(web, "fam2")
+    assert other.get(f"/my/reports/{report_id}").status_code == 404
+    assert other.get(f"/img/faces/{min(own_faces)}").status_code == 404
+
+
+def test_pages_send_a_strict_content_security_policy(web):
+    for name, paths in (("fam1", ["/my", "/my/new"]), ("rev", ["/review"]), ("admin", ["/admin", "/admin/users", "/admin/audit", "/admin/health", "/admin/erase"])):
+        client = client_for(web, name)
+        for path in paths:
+            response = client.get(path)
+            assert response.status_code == 200, path
+            csp = response.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "http" not in csp
+            assert "<script>" not in response.text and " style=" not in response.text and "onclick" not in response.text
+            assert response.headers["cache-control"].startswith("no-store")
+    assert "unsafe-inline" not in TestClient(web[0]).get("/signin").headers["content-security-policy"]
+
+
+def test_reviewer_opens_candidate_audited_and_decides_with_the_form(web, astronaut_bgr):
+    _, svc, _, _ = web
+    rev = client_for(web, "rev")
+    queue = rev.get("/review")
+    ids = [int(i) for i in re.findall(r'data-href="/review/candidates/(\d+)"', queue.text)]
+    assert ids, "the family's report should have produced a candidate"
+    page = rev.get(f"/review/candidates/{ids[0]}")
+    assert page.status_code == 200
+    for needle in ('id="score"', "unrelated pairs", 'class="crop"', "Other candidates of report", 'id="decision-form"', "Birth year"):
+        assert needle in page.text
+    crops = re.findall(r"/img/faces/(\d+)", page.text)
+    assert len(crops) >= 2 and rev.get(f"/img/faces/{crops[0]}").headers["content-type"] == "image/jpeg"
+    with svc.sessions() as db:
+        assert db.scalar(select(AuditEvent).where(AuditEvent.action == "candidate_view", AuditEvent.object_id == str(ids[0]), AuditEvent.actor == "user:rev"))
+    # filters: a flag nobody has empties the queue; score sort still lists it
+    assert "queue-empty" in rev.get("/review?flag=sex_mismatch").text
+    assert f"/review/candidates/{ids[0]}" in rev.get("/review?sort=score&shelter=nor").text
+    decided = rev.post(f"/review/candidates/{ids[0]}/decision", data={"verdict": "unsure", "note": "need another photo", "csrf": csrf_of(page.text)})
+    assert decided.status_code == 200 and "Decision recorded" in decided.text
+    assert "unsure" in rev.get("/review?status=unsure").text
+
+
+def test_admin_creates_token_shown_once_revokes_it_and_sees_plots(web):
+    admin = client_for(web, "admin")
+    page = admin.get("/admin/users")
+    shown = admin.post("/admin/tokens", data={"user": "fam2", "days": "7", "csrf": csrf_of(page.text)})
+    token = re.search(r'id="new-token">([^<]+)<', shown.text).group(1)
+    assert token not in admin.get("/admin/users").text  # shown once
+    fresh = TestClient(web[0])
+    assert sign_in(fresh, token).status_code == 303
+    token_id = int(re.search(r"Token (\d+), expires", shown.text).group(1))
+    admin.post(f"/admin/tokens/{token_id}/revoke", data={"csrf": csrf_of(page.text)})
+    assert fresh.get("/my", follow_redirects=False).status_code == 303  # the web session ended with the token
+    audit = admin.get("/admin/audit")
+    assert "token_revoke" in audit.text and "token_create" in audit.text
+    for plot in ("/admin/health/scores.png", "/admin/health/impostors.png"):
+        response = admin.get(plot)
+        assert response.headers["content-type"] == "image/png" and response.content[:4] == b"\x89PNG"
+
+
+def test_admin_erasure_needs_the_typed_confirmation(web, astronaut_bgr):
+    _, svc, accounts, _ = web
+    with svc.sessions() as db:
+        fam2 = authenticate(db, accounts.tokens["fam2"])
+    report = svc.records.create(fam2, "report", {"name": "To erase"})
+    admin = client_for(web, "admin")
+    page = admin.get(f"/admin/erase?record={report['id']}")
+    assert report["number"] in page.text
+    wrong = admin.post(f"/admin/erase/{report['id']}", data={"confirm": "nope", "csrf": csrf_of(page.text)})
+    assert "Nothing was erased" in wrong.text
+    with svc.sessions() as db:
+        assert db.get(Record, report["id"]) is not None
+    done = admin.post(f"/admin/erase/{report['id']}", data={"confirm": report["number"], "csrf": csrf_of(page.text)})
+    assert "erased" in done.text
+    with svc.sessions() as db:
+        assert db.get(Record, report["id"]) is None
+
+
+# ---- the browser ----
+def _browser_missing() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install playwright; it drives Debian's chromium, no download)"
+    if not CHROMIUM.exists() and not shutil.which("chromium"):
+        return "/usr/bin/chromium is missing (apt-get install chromium)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, services, astronaut_bgr):
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    import uvicorn
+
+    svc, accounts, ids = _world(tmp_path_factory.mktemp("live"), services, astronaut_bgr)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(svc.settings, services=svc), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}", svc, accounts, ids
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser(live):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+        )
+        yield b
+        b.close()
+
+
+def _browser_sign_in(page, base: str, token: str) -> None:
+    page.goto(f"{base}/signin")
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+
+
+@pytest.mark.browser
+def test_family_files_report_reviewer_confirms_with_keyboard_family_sees_closed(live, browser, astronaut_bgr):
+    from playwright.sync_api import expect
+
+    base, svc, accounts, _ = live
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors: list[str] = []
+
+    # a family on a phone-sized screen files a report with a group photo and picks a face
+    family = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    fpage = family.new_page()
+    fpage.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    fpage.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    _browser_sign_in(fpage, base, accounts.tokens["fam1"])
+    expect(fpage.get_by_role("heading", name="My reports")).to_be_visible()
+    fpage.get_by_role("link", name="File a new report").click()
+    fpage.get_by_label("Child's name").fill("Amal")
+    fpage.get_by_label("Year of birth").fill("2015")
+    fpage.get_by_label("Place last seen").fill("Market square")
+    fpage.get_by_label("A photo or a video of your child").set_input_files({"name": "group.jpg", "mimeType": "image/jpeg", "buffer": _two_faces(astronaut_bgr)})
+    fpage.get_by_role("button", name="Send report").click()
+    expect(fpage.get_by_role("heading", name="Which face is your child?")).to_be_visible()
+    expect(fpage.locator("#report-status")).to_have_text("received")
+    faces = fpage.locator(".face img")
+    expect(faces).to_have_count(2)
+    assert all(fpage.evaluate("(img) => img.naturalWidth > 0", faces.nth(i).element_handle()) for i in range(2))
+    fpage.screenshot(path=str(ARTIFACTS / "family-pick.png"), full_page=True)
+    fpage.get_by_role("button", name=re.compile("This is my child \\(face 1\\)")).click()
+    expect(fpage.locator("#report-status")).to_have_text("under review")
+    report_url = fpage.url
+
+    # a reviewer works the queue with the keyboard
+    reviewer = browser.new_context(viewport={"width": 1280, "height": 900})
+    rpage = reviewer.new_page()
+    rpage.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    rpage.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    _browser_sign_in(rpage, base, accounts.tokens["rev"])
+    expect(rpage.get_by_role("heading", name="Review queue")).to_be_visible()
+    expect(rpage.locator("#queue tbody tr")).to_have_count(1)
+    rpage.screenshot(path=str(ARTIFACTS / "queue.png"), full_page=True)
+    rpage.keyboard.press("j")
+    expect(rpage.locator("#queue tbody tr.current")).to_have_count(1)
+    rpage.keyboard.press("Enter")
+    rpage.wait_for_url(re.compile(r"/review/candidates/\d+$"))
+    expect(rpage.locator("#score")).to_be_visible()
+    expect(rpage.locator("#fmr")).to_contain_text("unrelated pairs")
+    expect(rpage.locator("#age")).to_be_visible()
+    crops = rpage.locator("img.crop")
+    expect(crops.first).to_be_visible()
+    assert crops.count() >= 2
+    assert all(rpage.evaluate("(img) => img.complete && img.naturalWidth > 0", crops.nth(i).element_handle()) for i in range(2))
+    expect(rpage.get_by_role("heading", name=re.compile("^Report"))).to_be_visible()
+    expect(rpage.get_by_role("heading", name=re.compile("^Child"))).to_be_visible()
+    expect(rpage.get_by_text("Other candidates of report")).to_be_visible()
+    rpage.locator("details.originals summary").click()
+    expect(rpage.locator("img.photo").first).to_be_visible()
+    rpage.screenshot(path=str(ARTIFACTS / "candidate.png"), full_page=True)
+    candidate_id = int(rpage.url.rsplit("/", 1)[1])
+    rpage.keyboard.press("c")
+    expect(rpage.locator("#confirm-step")).to_be_visible()
+    expect(rpage.locator("#confirm-text")).to_contain_text("Confirm this match")
+    rpage.keyboard.press("Escape")
+    expect(rpage.locator("#confirm-step")).to_be_hidden()
+    rpage.keyboard.press("c")
+    rpage.keyboard.press("Enter")
+    rpage.wait_for_url(re.compile(r"/review$"))
+    expect(rpage.get_by_text(f"Decision recorded for candidate {candidate_id}: confirmed")).to_be_visible()
+
+    # the family sees the report closed
+    fpage.goto(report_url)
+    expect(fpage.locator("#report-status")).to_have_text("closed")
+    fpage.screenshot(path=str(ARTIFACTS / "family-closed.png"), full_page=True)
+    assert not errors, errors  # no CSP violations or script errors in the console
+
+    with svc.sessions() as db:
+        actions = set(db.scalars(select(AuditEvent.action).where(AuditEvent.object_id == str(candidate_id))))
+    assert {"candidate_view", "decision"} <= actions
+    family.close()
+    reviewer.close()
+
+
+@pytest.mark.browser
+def test_family_form_works_with_javascript_off(live, browser, astronaut_bgr):
+    from playwright.sync_api import expect
+
+    base, _, accounts, _ = live
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    _browser_sign_in(page, base, accounts.tokens["fam2"])
+    page.get_by_role("link", name="File a new report").click()
+    page.get_by_label("Child's name").fill("Sami")
+    page.get_by_label("A photo or a video of your child").set_input_files({"name": "one.jpg", "mimeType": "image/jpeg", "buffer": _jpeg(astronaut_bgr[:, ::-1].copy())})
+    page.get_by_role("button", name="Send report").click()
+    expect(page.locator("#report-status")).to_have_text("under review")
+    context.close()
