@@ -357,9 +357,9 @@ def serve(
     settings = services.settings
     api = create_app(settings, services=services)
     h, p = host or settings.host, port or settings.port
-    typer.echo(f"matcher on http://{h}:{p}  (API docs: http://{h}:{p}/docs; data in {settings.data_dir.resolve()})")
+    typer.echo(f"matcher on http://{h}:{p}  sign in: http://{h}:{p}/signin  API docs: http://{h}:{p}/docs  data: {settings.data_dir.resolve()}")
     if not services.list_users():
-        typer.echo("No accounts yet. Sign in with a bearer token made by:\n  matcher users add admin --role admin && matcher tokens create admin")
+        typer.echo("No accounts yet. Make one and a token to sign in with (in another terminal):\n  .venv/bin/matcher users add admin --role admin && .venv/bin/matcher tokens create admin")
     uvicorn.run(api, host=h, port=p, log_level="info", server_header=False)
 
 
