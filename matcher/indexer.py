@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import os
 import time
@@ -30,8 +29,10 @@ from matcher.embedding_worker import (
     init_worker,
     video_options,
 )
+from matcher.files import sha256_file
 from matcher.ingest import store_media, write_blobs
 from matcher.store import repo
+from matcher.vectors import stack_bytes
 
 log = logging.getLogger(__name__)
 REPORT_COLUMNS = ("path", "record_id", "status", "code", "message")
@@ -53,15 +54,12 @@ class IndexSummary:
         return dict(self.__dict__)
 
 
-def sha256_file(path: Path) -> str | None:
-    digest = hashlib.sha256()
+def _sha256_or_none(path: Path) -> str | None:
+    """None for an unreadable file: the analysis step reports it with its reason."""
     try:
-        with path.open("rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
+        return sha256_file(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 class ArchiveIndexer:
@@ -84,7 +82,7 @@ class ArchiveIndexer:
             erased = {} if self.allow_erased else repo.erased_media_by_record(session, self.side)
         todo, seen, skipped, refused = [], set(), 0, []
         for item in items:
-            sha = sha256_file(item.path)
+            sha = _sha256_or_none(item.path)
             key = (item.record_id, sha)
             if sha is not None and (sha in known.get(item.record_id, ()) or key in seen):
                 skipped += 1
@@ -181,7 +179,7 @@ class ArchiveIndexer:
                     totals["no_face"] += 1
                     report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "no_face", "code": "no_face", "message": "no face found"})
         if new_ids:
-            vectors = np.frombuffer(b"".join(new_vectors), dtype=np.float32).reshape(len(new_ids), -1)
+            vectors = stack_bytes(new_vectors, index.dim)
             index.add(np.asarray(new_ids, dtype=np.int64), vectors)
 
     def _write_report(self, rows: list[dict]) -> Path | None:

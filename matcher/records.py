@@ -32,6 +32,7 @@ from matcher.store.models import (
     Record,
     utcnow,
 )
+from matcher.vectors import stack_bytes
 
 
 class NotFoundError(MatcherError):
@@ -191,16 +192,17 @@ class RecordService:
                 media_id = media.id
                 faces = _faces_of(session, media_id)
         except BaseException:
-            self._drop_unreferenced_blobs(result)
+            self._delete_unreferenced({result.sha256, *(_sha(f.crop_jpeg) for f in result.faces)})
             raise
         self._index(side, pack.name, templates)
         if templates:
             svc.match_records([record_id])
         return UploadOutcome(media_id, result.kind, faces, needs_pick=not auto and len(result.faces) > 1, warnings=result.warnings)
 
-    def _drop_unreferenced_blobs(self, result: PhotoResult) -> None:
+    def _delete_unreferenced(self, hashes: set[str]) -> None:
+        """Delete blobs no media row or face crop points at any more."""
         with self.services.sessions() as session:
-            for sha in {result.sha256, *(_sha(f.crop_jpeg) for f in result.faces)}:
+            for sha in hashes:
                 used = session.scalar(select(func.count()).select_from(Media).where(Media.sha256 == sha)) or session.scalar(
                     select(func.count()).select_from(Face).where(Face.crop_sha256 == sha)
                 )
@@ -210,9 +212,9 @@ class RecordService:
     def _index(self, side: str, pack: str, templates: list[tuple[int, bytes]]) -> None:
         if not templates:
             return
+        dim = self.services.pack_info(pack).embedding_dim
         ids = np.array([t[0] for t in templates], np.int64)
-        vectors = np.frombuffer(b"".join(t[1] for t in templates), np.float32).reshape(len(ids), -1)
-        self.services.indexes.add(side, pack, vectors.shape[1], ids, vectors)
+        self.services.indexes.add(side, pack, dim, ids, stack_bytes((t[1] for t in templates), dim))
 
     def media_faces(self, principal: Principal, record_id: int, media_id: int) -> list[dict]:
         with self.services.sessions() as session:
@@ -292,13 +294,7 @@ class RecordService:
         if face_ids:
             self.services.index(side, pack).remove(np.array(face_ids, np.int64))
             self.services.indexes.save(side, pack)
-        with self.services.sessions() as session:
-            for sha in set(media_shas):
-                if not session.scalar(select(func.count()).select_from(Media).where(Media.sha256 == sha)):
-                    self.services.blobs.delete(sha)
-            for sha in set(crop_shas):
-                if not session.scalar(select(func.count()).select_from(Face).where(Face.crop_sha256 == sha)):
-                    self.services.blobs.delete(sha)
+        self._delete_unreferenced({*media_shas, *crop_shas})
         return {"erased": record_id, "media": len(media_shas), "faces": len(face_ids), "candidates": len(candidates)}
 
 

@@ -26,3 +26,11 @@ def from_bytes(blob: bytes, dim: int) -> np.ndarray:
     if v.size != dim:
         raise ValueError(f"embedding has {v.size} values, expected {dim}")
     return v
+
+
+def stack_bytes(blobs, dim: int) -> np.ndarray:
+    """Stored float32 embeddings (bytes, one per row) -> (n, dim) array; (0, dim) when empty."""
+    blobs = list(blobs)
+    if not blobs:
+        return np.zeros((0, dim), np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)

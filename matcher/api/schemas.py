@@ -41,6 +41,15 @@ class Health(BaseModel):
 Sex = Literal["female", "male", "unknown"]
 
 
+def _record_fields(body: BaseModel, event: str) -> dict:
+    """Given fields as Record columns: ``<event>_on/_at`` (last seen, found) -> ``event_on/_at``."""
+    d = body.model_dump(exclude_none=True)
+    for suffix in ("on", "at"):
+        if f"{event}_{suffix}" in d:
+            d[f"event_{suffix}"] = d.pop(f"{event}_{suffix}")
+    return d
+
+
 class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(..., min_length=1, max_length=256, description="the child's name as the family knows it")
@@ -54,12 +63,7 @@ class ReportIn(BaseModel):
     contact: str | None = Field(None, max_length=1000, description="how staff reach the family; never shown to other users")
 
     def fields(self) -> dict:
-        d = self.model_dump(exclude_none=True)
-        if "last_seen_on" in d:
-            d["event_on"] = d.pop("last_seen_on")
-        if "last_seen_at" in d:
-            d["event_at"] = d.pop("last_seen_at")
-        return d
+        return _record_fields(self, "last_seen")
 
 
 class ChildIn(BaseModel):
@@ -75,12 +79,7 @@ class ChildIn(BaseModel):
     notes: str | None = Field(None, max_length=4000)
 
     def fields(self) -> dict:
-        d = self.model_dump(exclude_none=True)
-        if "found_on" in d:
-            d["event_on"] = d.pop("found_on")
-        if "found_at" in d:
-            d["event_at"] = d.pop("found_at")
-        return d
+        return _record_fields(self, "found")
 
 
 class ChildPatch(ChildIn):

@@ -18,13 +18,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from matcher.atomic import atomic_write
 from matcher.errors import (
     ModelChecksumError,
     ModelError,
     ModelFileMissingError,
     UnknownPackError,
 )
+from matcher.files import atomic_write, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +69,6 @@ class PackState:
     embedding_dim: int
     ready: bool
     problems: tuple[str, ...]
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_source(source: str, folder: Path) -> Path:

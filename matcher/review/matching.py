@@ -32,6 +32,7 @@ from matcher.store.models import (
     Media,
     Record,
 )
+from matcher.vectors import stack_bytes
 
 log = logging.getLogger(__name__)
 ACTIVE = ("open", "unsure", "awaiting_second")
@@ -55,7 +56,7 @@ def template(session: Session, record_id: int, pack: str, dim: int) -> Template:
     ).all()
     if not rows:
         return Template(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), ())
-    vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
+    vectors = stack_bytes((r[1] for r in rows), dim)
     dates = tuple((r[2] or r[3]).date() if (r[2] or r[3]) else None for r in rows)
     return Template(np.array([r[0] for r in rows], np.int64), vectors, dates)
 
@@ -77,7 +78,7 @@ def current_calibration(session: Session, pack: str, dim: int, prior: tuple[floa
             .where(Embedding.pack == pack, Face.selected.is_(True), Record.side == side)
         ).all()
         owners = np.array([r[0] for r in rows], np.int64)
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim) if rows else np.zeros((0, dim), np.float32)
+        vectors = stack_bytes((r[1] for r in rows), dim)
         sides.append((vectors, owners))
     calibration = calibrate(pack, sides)
     session.add(CalibrationRow(pack=pack, n_records=n_records, data=calibration.as_dict()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from matcher.atomic import atomic_write
+from matcher.files import atomic_write
 
 
 class BlobStore:

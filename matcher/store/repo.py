@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from matcher.store.models import SIDES, AuditEvent, Embedding, Face, Media, Record
+from matcher.vectors import stack_bytes
 
 RECORD_FIELDS = ("name", "sex", "birth_year", "birth_date", "shelter", "event_on", "event_at", "languages", "notes", "contact")
 
@@ -86,8 +87,7 @@ def side_embeddings(session: Session, side: str, pack: str, dim: int) -> tuple[n
     if not rows:
         return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
-    return ids, vectors
+    return ids, stack_bytes((r[1] for r in rows), dim)
 
 
 def side_face_ids(session: Session, side: str, pack: str) -> np.ndarray:
