@@ -1,3 +1,3 @@
-from matcher.cli import run
+from matcher.cli.app import run
 
 run()

@@ -162,9 +162,9 @@ def bench_indexing(archive: Path) -> list[dict[str, Any]]:
     and 2 embedding processes; matching is left out (it is not part of indexing)."""
     import tempfile
 
-    from matcher.archive import scan_folder
-    from matcher.indexer import ArchiveIndexer
-    from matcher.services import Services
+    from matcher.ingest.archive import scan_folder
+    from matcher.ingest.indexer import ArchiveIndexer
+    from matcher.services.container import Services
     from matcher.settings import Settings
 
     items = scan_folder(archive)

@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
     apply_privacy_env()
-    from matcher.services import Services
+    from matcher.services.container import Services
     from matcher.video import VideoOptions, analyze_video
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -66,7 +66,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def services(model_cache: Path):
-    from matcher.services import Services
+    from matcher.services.container import Services
 
     return Services(make_settings(model_cache))
 

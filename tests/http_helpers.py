@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from matcher.auth import create_token, create_user
+from matcher.services.accounts import create_token, create_user
 from matcher.store.models import AuditEvent, Candidate, Embedding, Face, Media, Record, Token
 
 ROLES = ("family", "shelter", "reviewer", "admin")

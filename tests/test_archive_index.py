@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from matcher.archive import scan_folder
-from matcher.cli import app
+from matcher.ingest.archive import scan_folder
+from matcher.cli.app import app
 from matcher.index.faiss_index import FaceIndex
-from matcher.indexer import ArchiveIndexer
-from matcher.services import Services
+from matcher.ingest.indexer import ArchiveIndexer
+from matcher.services.container import Services
 from matcher.store import repo
 from matcher.store.models import Embedding, Face, Media, Record
 from tests.conftest import ROOT, make_settings
@@ -236,7 +236,7 @@ def test_cli_index_manifest_reports_bad_files_and_search_prints_json(tmp_path, l
 
 
 def test_reimport_does_not_resurrect_an_erased_record_unless_asked(small_archive, tmp_path):
-    from matcher.auth import Principal
+    from matcher.services.accounts import Principal
 
     root, _ = small_archive
     services = _services(tmp_path, None)

@@ -8,7 +8,7 @@ import socket
 import pytest
 from typer.testing import CliRunner
 
-from matcher.cli import app
+from matcher.cli.app import app
 
 
 class NetworkUsed(AssertionError):

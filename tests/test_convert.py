@@ -31,7 +31,7 @@ def test_original_block_quantised_graphs_fail_without_conversion(pack, role, siz
 
 def test_folded_sface_matches_opencv_runtime(pack, pipeline, astronaut_bgr):
     face = pipeline.detect(astronaut_bgr)[0]
-    from matcher.align import norm_crop
+    from matcher.faces.align import norm_crop
 
     crop = norm_crop(astronaut_bgr, face.landmarks)
     reference = cv2.FaceRecognizerSF.create(str(pack.resolve(pack.recognizer)), "").feature(crop).reshape(-1)

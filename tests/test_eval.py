@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from matcher import evaluation
-from matcher.cli import app
+from matcher.evaluation import runner as evaluation
+from matcher.cli.app import app
 
 
 def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:

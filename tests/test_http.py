@@ -18,7 +18,7 @@ from hypothesis import settings as hsettings
 from sqlalchemy import func, select
 
 from matcher.api.app import create_app
-from matcher.services import Services
+from matcher.services.container import Services
 from matcher.store.models import Candidate, Embedding, Erasure, Face, Media
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from matcher.cli import app
+from matcher.cli.app import app
 from matcher.errors import ModelChecksumError, ModelFileMissingError, UnknownPackError
 from matcher.faces.loader import load_pipeline
 from matcher.faces.packs import get_pack, list_packs, pack_state, prepared_model

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from matcher.archive import ArchiveItem, scan_folder
-from matcher.cli import app
-from matcher.indexer import ArchiveIndexer
+from matcher.ingest.archive import ArchiveItem, scan_folder
+from matcher.cli.app import app
+from matcher.ingest.indexer import ArchiveIndexer
 from matcher.review.decisions import InvalidTransition, TwoPersonRuleError
 from matcher.review.fusion import fuse
-from matcher.services import Services
+from matcher.services.container import Services
 from matcher.store.models import AuditEvent, Candidate, Record
 from tests.conftest import ROOT, make_settings
 

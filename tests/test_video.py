@@ -221,7 +221,7 @@ def test_video_cut_before_its_index_gives_a_typed_error(videos, pipeline, option
 
 @pytest.mark.slow
 def test_video_command_prints_tracks_and_typed_errors(videos, model_cache, monkeypatch, tmp_path):
-    from matcher.cli import app
+    from matcher.cli.app import app
 
     monkeypatch.setenv("MATCHER_DATA_DIR", str(model_cache))
     monkeypatch.setenv("MATCHER_ORT_THREADS", "2")
@@ -240,9 +240,9 @@ def test_video_command_prints_tracks_and_typed_errors(videos, model_cache, monke
 def test_index_stores_video_tracks_and_selects_the_main_track(videos, settings, tmp_path):
     from sqlalchemy import select
 
-    from matcher.archive import scan_folder
-    from matcher.indexer import ArchiveIndexer
-    from matcher.services import Services
+    from matcher.ingest.archive import scan_folder
+    from matcher.ingest.indexer import ArchiveIndexer
+    from matcher.services.container import Services
     from matcher.store.models import Face, Media
 
     root = tmp_path / "archive"

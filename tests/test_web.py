@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from matcher.api.app import create_app
-from matcher.auth import authenticate
-from matcher.services import Services
+from matcher.services.accounts import authenticate
+from matcher.services.container import Services
 from matcher.store.models import AuditEvent, Face, Media, Record
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts

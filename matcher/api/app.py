@@ -23,9 +23,9 @@ from matcher.api.limits import BodySizeLimit
 from matcher.api.routes import admin, family, jobs, review, shelter
 from matcher.api.schemas import ErrorOut, FacesOut, Health
 from matcher.api.uploads import read_capped
-from matcher.auth import Principal
+from matcher.services.accounts import Principal
 from matcher.errors import MatcherError
-from matcher.services import Services
+from matcher.services.container import Services
 from matcher.settings import Settings, apply_privacy_env
 
 log = logging.getLogger(__name__)

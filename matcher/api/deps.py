@@ -10,9 +10,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from matcher.auth import ForbiddenError, Principal, authenticate
+from matcher.services.accounts import ForbiddenError, Principal, authenticate
 from matcher.errors import MatcherError
-from matcher.services import Services
+from matcher.services.container import Services
 
 # database ids in paths: positive and within 64-bit range (larger ones are a 422, not a crash)
 Id = Annotated[int, Path(ge=1, le=2**62)]

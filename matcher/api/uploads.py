@@ -6,9 +6,9 @@ from fastapi import UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from matcher.auth import Principal
+from matcher.services.accounts import Principal
 from matcher.errors import FileTooLargeError
-from matcher.services import Services
+from matcher.services.container import Services
 
 CHUNK = 1 << 20
 

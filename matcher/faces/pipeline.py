@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matcher.align import mirror_landmarks, norm_crop
+from matcher.faces.align import mirror_landmarks, norm_crop
 from matcher.faces import quality
 from matcher.faces.base import Detector, Recognizer
 from matcher.faces.types import Detection, Face

@@ -25,10 +25,10 @@ from sqlalchemy import select
 from matcher.api.deps import Id, get_services
 from matcher.api.schemas import ReportIn
 from matcher.api.uploads import read_capped
-from matcher.auth import ROLES, AuthError, Principal, authenticate
+from matcher.services.accounts import ROLES, AuthError, Principal, authenticate
 from matcher.errors import FileTooLargeError, MatcherError
 from matcher.review.calibration import in_words
-from matcher.services import Services
+from matcher.services.container import Services
 from matcher.store.models import (
     REPORT,
     AuditEvent,

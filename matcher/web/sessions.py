@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from matcher.auth import Principal
+from matcher.services.accounts import Principal
 from matcher.store.models import Token, User, utcnow
 
 COOKIE = "matcher_session"

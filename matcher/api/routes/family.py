@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from matcher.api.deps import Id, get_services, limited, require
 from matcher.api.schemas import ReportIn
 from matcher.api.uploads import accept_upload
-from matcher.auth import Principal
-from matcher.services import Services
+from matcher.services.accounts import Principal
+from matcher.services.container import Services
 from matcher.store.models import REPORT
 
 router = APIRouter(prefix="/v1/reports", tags=["families"])

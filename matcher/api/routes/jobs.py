@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from matcher.api.deps import get_services, require
-from matcher.auth import Principal
-from matcher.records import NotFoundError
-from matcher.services import Services
+from matcher.services.accounts import Principal
+from matcher.services.records import NotFoundError
+from matcher.services.container import Services
 
 router = APIRouter(tags=["jobs"])
 

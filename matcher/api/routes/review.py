@@ -9,8 +9,8 @@ from fastapi.responses import Response
 from matcher.api.deps import Id, get_services, limited, request_id, require
 from matcher.api.schemas import DecisionIn
 from matcher.api.uploads import read_capped
-from matcher.auth import Principal
-from matcher.services import Services
+from matcher.services.accounts import Principal
+from matcher.services.container import Services
 
 router = APIRouter(tags=["reviewers"])
 REVIEW = require("reviewer", "admin")

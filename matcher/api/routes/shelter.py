@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from matcher.api.deps import Id, get_services, limited, require
 from matcher.api.schemas import ChildIn, ChildPatch, ImportIn
 from matcher.api.uploads import accept_upload
-from matcher.auth import ForbiddenError, Principal
+from matcher.services.accounts import ForbiddenError, Principal
 from matcher.errors import InputError
-from matcher.services import Services
+from matcher.services.container import Services
 from matcher.store.models import CHILD
 
 router = APIRouter(prefix="/v1/children", tags=["shelters"])

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from matcher.archive import ArchiveItem, record_fields
-from matcher.embedding_worker import (
+from matcher.ingest.archive import ArchiveItem, record_fields
+from matcher.ingest.worker import (
     PhotoResult,
     analyze,
     analyze_path,
@@ -30,7 +30,7 @@ from matcher.embedding_worker import (
     video_options,
 )
 from matcher.files import sha256_file
-from matcher.ingest import store_media, write_blobs
+from matcher.ingest.persist import store_media, write_blobs
 from matcher.store import repo
 from matcher.vectors import stack_bytes
 

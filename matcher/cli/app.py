@@ -18,7 +18,7 @@ app = typer.Typer(help="matcher: face matching for family reunification (ranked 
 
 
 def _services(ctx: typer.Context):
-    from matcher.services import Services
+    from matcher.services.container import Services
 
     if ctx.obj is None:
         ctx.obj = Services(Settings())
@@ -157,8 +157,8 @@ def index_archive(
     allow_erased: Annotated[bool, typer.Option(help="re-import files of erased records (only when a person asked for it)")] = False,
 ) -> None:
     """Index a shelter archive. Safe to stop and re-run: stored files are skipped."""
-    from matcher.archive import scan_folder, scan_manifest
-    from matcher.indexer import ArchiveIndexer
+    from matcher.ingest.archive import scan_folder, scan_manifest
+    from matcher.ingest.indexer import ArchiveIndexer
 
     if (archive is None) == (manifest is None):
         raise typer.BadParameter("give either an ARCHIVE folder or --manifest CSV")
@@ -426,7 +426,7 @@ def eval_command(
     compare: Annotated[bool, typer.Option("--compare", help="also run every ready pack x both fusion rules; one table")] = False,
 ) -> None:
     """Accuracy on labelled photos: CMC, DIR@FPIR, TAR@FAR, failures to enrol, plots."""
-    from matcher import evaluation
+    from matcher.evaluation import runner as evaluation
     from matcher.faces.packs import list_packs, pack_state
 
     services = _services(ctx)

@@ -72,7 +72,7 @@ class Services:
 
     def search_photo(self, data: bytes, side: str, top_k: int, actor: str, role: str, pack: str | None = None, request_id: str | None = None):
         """Faces of one photo searched against one side; audited (invariant 4)."""
-        from matcher.search import search_records
+        from matcher.services.search import search_records
         from matcher.store import repo
 
         if top_k < 1 or top_k > 1000:
@@ -90,19 +90,19 @@ class Services:
 
     @cached_property
     def records(self):
-        from matcher.records import RecordService
+        from matcher.services.records import RecordService
 
         return RecordService(self)
 
     @cached_property
     def jobs(self):
-        from matcher.jobs import JobRunner
+        from matcher.services.jobs import JobRunner
 
         return JobRunner()
 
     # ---- users and tokens ----
     def add_user(self, name: str, role: str, actor: str) -> dict:
-        from matcher.auth import create_user
+        from matcher.services.accounts import create_user
         from matcher.store import repo
 
         with self.sessions.begin() as session:
@@ -121,8 +121,8 @@ class Services:
     def create_token(self, user_name: str, days: float | None, actor: str) -> dict:
         from sqlalchemy import select
 
-        from matcher.auth import create_token
-        from matcher.records import NotFoundError
+        from matcher.services.accounts import create_token
+        from matcher.services.records import NotFoundError
         from matcher.store import repo
         from matcher.store.models import User
 
@@ -135,7 +135,7 @@ class Services:
             return {"token": token, "id": row.id, "user": user.name, "role": user.role, "expires_at": row.expires_at.isoformat() if row.expires_at else None}
 
     def revoke_token(self, token_id: int, actor: str) -> dict:
-        from matcher.records import NotFoundError
+        from matcher.services.records import NotFoundError
         from matcher.store import repo
         from matcher.store.models import Token
 
@@ -150,8 +150,8 @@ class Services:
     def import_archive(self, folder: Path, actor: str) -> dict:
         import datetime as dt
 
-        from matcher.archive import scan_folder
-        from matcher.indexer import ArchiveIndexer
+        from matcher.ingest.archive import scan_folder
+        from matcher.ingest.indexer import ArchiveIndexer
 
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         summary = ArchiveIndexer(self, "child", actor=actor).run(scan_folder(folder))

@@ -16,10 +16,10 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from matcher.auth import ForbiddenError, Principal
-from matcher.embedding_worker import PhotoResult, analyze_bytes
+from matcher.services.accounts import ForbiddenError, Principal
+from matcher.ingest.worker import PhotoResult, analyze_bytes
 from matcher.errors import InputError, MatcherError
-from matcher.ingest import store_media, write_blobs
+from matcher.ingest.persist import store_media, write_blobs
 from matcher.store import repo
 from matcher.store.models import (
     CHILD,
@@ -134,7 +134,7 @@ class RecordService:
         number = fields.pop("number", None) or f"{'R' if side == REPORT else 'C'}-{dt.date.today():%Y%m%d}-{secrets.token_hex(3)}"
         with self.services.sessions.begin() as session:
             if repo.get_record(session, side, number) is not None:
-                from matcher.auth import ConflictError
+                from matcher.services.accounts import ConflictError
 
                 raise ConflictError(f"a {side} record numbered {number} already exists")
             record = repo.upsert_record(session, side, number, fields)
@@ -175,7 +175,7 @@ class RecordService:
             known = repo.known_media(session, side, record.external_id)
         svc = self.services
         pack = svc.pack_info()
-        from matcher.embedding_worker import video_options
+        from matcher.ingest.worker import video_options
 
         result = analyze_bytes(data, filename or "upload", svc.pipeline(), svc.limits, video_options(svc.settings, pack.name))
         if result.error_code is not None:
