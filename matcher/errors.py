@@ -57,6 +57,56 @@ class CorruptVideoError(InputError):
     code = "corrupt_video"
 
 
+class AuthError(MatcherError):
+    """No valid sign-in (missing, unknown, expired or revoked token; disabled account)."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class ForbiddenError(MatcherError):
+    """Signed in, but this role may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(MatcherError):
+    """No such object, or one the caller may not know exists (a family asking for another
+    family's report gets this, not ``ForbiddenError``)."""
+
+    status = 404
+    code = "not_found"
+
+
+class CandidateNotFound(NotFoundError):
+    code = "candidate_not_found"
+
+
+class ConflictError(MatcherError):
+    """The request clashes with the current state (a name or number already taken)."""
+
+    status = 409
+    code = "conflict"
+
+
+class InvalidTransition(ConflictError):
+    """A review verdict the candidate's current status does not allow."""
+
+    code = "invalid_transition"
+
+
+class TwoPersonRuleError(ConflictError):
+    """The reviewer who asked for a confirmation cannot also give the second one."""
+
+    code = "second_reviewer_required"
+
+
+class RateLimited(MatcherError):
+    status = 429
+    code = "rate_limited"
+
+
 class ModelError(MatcherError):
     """A model pack is missing, corrupt or misconfigured (operator problem)."""
 
@@ -75,3 +125,29 @@ class ModelChecksumError(ModelError):
 class UnknownPackError(ModelError):
     status = 404
     code = "unknown_model_pack"
+
+
+class FaceIndexError(MatcherError):
+    """Base for index problems. These are operator/consistency problems, not user input."""
+
+    status = 503
+    code = "index_error"
+
+
+class IndexCorruptError(FaceIndexError):
+    """The index file is damaged (bad magic, checksum, truncated, unparsable). Rebuild it."""
+
+    code = "index_corrupt"
+
+
+class IndexMismatchError(FaceIndexError):
+    """The index belongs to another model pack, dimension, side or mode."""
+
+    code = "index_mismatch"
+
+
+class DuplicateFaceIdError(FaceIndexError):
+    """A face id is already in the index; adding it again would shadow the first vector."""
+
+    status = 409
+    code = "duplicate_face_id"

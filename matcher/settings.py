@@ -72,10 +72,21 @@ class Settings(BaseSettings):
 
     # index and review
     index_mode: Literal["exact", "ann"] = "exact"
-    queue_fmr: float = Field(1e-2, gt=0, lt=1, description="false-match rate threshold for the queue")
-    fusion: Literal["best", "support"] = Field("best", description="record-pair score rule (review.fusion)")
-    match_neighbours: int = Field(50, ge=1, le=1000, description="index neighbours fetched per face when matching")
+    queue_fmr: float = Field(1e-2, gt=0, lt=1, description="(being replaced by QUEUE_FPIR) per-pair false-match rate threshold")
+    fusion: Literal["best", "support"] = Field("best", description="record-pair score rule of `matcher eval` (review.fusion)")
+    match_neighbours: int = Field(100, ge=1, le=2000, description="index neighbours fetched per face when matching and searching")
     two_person_rule: bool = False
+
+    # accuracy levers (README "Accuracy levers"; each one used the same way by search, matching, the queue and eval)
+    score_norm: Literal["none", "snorm"] = Field("snorm", description="adaptive S-norm of record-pair scores (review.normalization)")
+    norm_top_k: int = Field(20, ge=1, le=500, description="cohort size K of the score normalisation")
+    age_ranking: bool = Field(True, description="implausible age/sex pairs rank below plausible ones")
+    name_ranking: bool = Field(True, description="name agreement across scripts orders candidates within a list (review.names)")
+    shortlist: int = Field(20, ge=1, le=500, description="best children kept in the queue for every open report")
+    queue_fpir: float = Field(1e-2, gt=0, lt=1, description="open-set false-positive rate per record for duplicates and 'strong' leads")
+    duplicate_cap: int = Field(3, ge=0, le=100, description="new duplicate leads per record at most")
+    match_chunk: int = Field(256, ge=1, le=100_000, description="records matched per committed chunk")
+    face_retry: bool = Field(True, description="retry a photo with no face upscaled and contrast-equalised (old prints, scans)")
 
     # http
     import_root: Path | None = Field(None, description="server folder under which shelter staff may import archives; unset = off")

@@ -90,7 +90,7 @@ def test_held_aside_photo_finds_its_identity_at_rank_1(full_archive, tmp_path, d
     assert summary.failed == 0 and summary.new_media == summary.photos
     hits = []
     for photo in held:
-        _, candidates = services.search_photo(photo.path.read_bytes(), "child", 10, "test", "staff")
+        _, candidates = services.search.photo(photo.path.read_bytes(), "child", 10, "test", "staff")
         hits.append(bool(candidates) and candidates[0].record_id == photo.identity)
     rate = sum(hits) / len(hits)
     print(f"\nrank-1 of held-aside photos: {rate:.3f} ({sum(hits)}/{len(hits)}), backend={services.engine.dialect.name}")
@@ -158,7 +158,7 @@ def test_killed_indexer_resumes_to_the_same_store_as_an_uninterrupted_run(small_
 
 
 def _search_all(services: Services, held) -> list:
-    return [[(c.record_id, round(c.score, 4)) for c in services.search_photo(p.path.read_bytes(), "child", 5, "test", "staff")[1]] for p in held]
+    return [[(c.record_id, round(c.score, 4)) for c in services.search.photo(p.path.read_bytes(), "child", 5, "test", "staff")[1]] for p in held]
 
 
 def test_deleted_or_corrupt_index_is_rebuilt_with_the_same_results(small_archive, tmp_path, database_url, caplog):

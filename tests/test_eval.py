@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from matcher.evaluation import runner as evaluation
+from matcher.evaluation import metrics, runner as evaluation
+from matcher.evaluation.levers import Levers, variants
 from matcher.cli.app import app
 
 
@@ -67,6 +68,8 @@ def test_eval_report_matches_independent_numpy(split, tmp_path, services, model_
     gallery_csv, probes_csv, probe_only = split
     monkeypatch.setenv("MATCHER_DATA_DIR", str(model_cache))
     monkeypatch.setenv("MATCHER_ORT_THREADS", "2")
+    for lever in ("SCORE_NORM", "MIRROR_TTA", "AGE_RANKING"):  # the raw model: no lever
+        monkeypatch.setenv(f"MATCHER_{lever}", "none" if lever == "SCORE_NORM" else "false")
     out = tmp_path / "report"
     result = CliRunner().invoke(
         app, ["eval", "--gallery", str(gallery_csv), "--probes", str(probes_csv), "--fusion", "best", "--out", str(out)],
@@ -143,9 +146,42 @@ def test_eval_report_matches_independent_numpy(split, tmp_path, services, model_
     assert "rank-1" in (out / "report.md").read_text()
 
     # ---- a second run reads every embedding from the cache ----
-    again = evaluation.evaluate(services, gallery_csv, probes_csv, services.settings.pack)[0]
+    again = evaluation.evaluate(services, gallery_csv, probes_csv, services.settings.pack, levers=Levers())[0]
     assert again["timing_s"]["embedded"] == 0
     assert again["cmc"] == report["cmc"]
+
+
+@pytest.mark.slow
+def test_levers_compare_on_shared_photos_lowers_no_rank1_and_snorm_matches_numpy(split, services):
+    """Each lever alone and all together, on the same split: none may lower rank-1; the
+    S-normalised matrix equals an independent numpy computation."""
+    gallery_csv, probes_csv, _ = split
+    results = {lv.name: evaluation.evaluate(services, gallery_csv, probes_csv, services.settings.pack, levers=lv)[0] for lv in variants()}
+    print(json.dumps({name: r["cmc"] for name, r in results.items()}))
+    base = results["raw model"]["cmc"]["rank1"]
+    for name, r in results.items():
+        assert r["cmc"]["rank1"] >= base, name
+
+    raw = results["raw model"]["_curves"]["scores"]
+    z = results["snorm"]["_curves"]["scores"]
+    gallery = evaluation.read_csv(gallery_csv)
+    evaluation.embed_photos(services, services.settings.pack, gallery, False)
+    identities = sorted({g.identity for g in gallery})
+    vec = {i: np.stack([g.embedding for g in gallery if g.identity == i and g.embedding is not None]) for i in identities}
+
+    def top(values, k=20):
+        v = sorted((x for x in values if np.isfinite(x)), reverse=True)[:k]
+        m = float(np.mean(v))
+        return m, max(float(np.std(v)), 0.02)
+
+    g_stats = [top([float((vec[a] @ vec[b].T).max()) for b in identities if b != a]) for a in identities]
+    for r in range(raw.shape[0]):
+        if not np.isfinite(raw[r]).any():
+            continue
+        qm, qs = top(raw[r])
+        for c in range(raw.shape[1]):
+            gm, gs = g_stats[c]
+            assert z[r, c] == pytest.approx(0.5 * (raw[r, c] - qm) / qs + 0.5 * (raw[r, c] - gm) / gs, abs=1e-4)
 
 
 def test_metric_functions_on_hand_made_scores():
@@ -158,7 +194,7 @@ def test_metric_functions_on_hand_made_scores():
         ]
     )
     truth = np.array([0, 1, 2, -1])
-    out = evaluation.summarize(scores, truth, np.array([True, True, False, True]))
+    out = metrics.summarize(scores, truth, np.array([True, True, False, True]))
     assert out["cmc"]["rank1"] == pytest.approx(1 / 3)
     assert out["cmc"]["rank5"] == pytest.approx(2 / 3)  # the no-face probe never counts as found
     assert out["dir_at_fpir"]["0.01"]["dir"] == pytest.approx(1 / 3)  # 0.9 > 0.3
@@ -171,9 +207,9 @@ def test_metric_functions_on_hand_made_scores():
 
 
 def test_age_gap_buckets():
-    assert [evaluation.age_bucket(g) for g in (0, 2, 3, 5, 6, 10, 11, 40)] == ["0-2", "0-2", "3-5", "3-5", "6-10", "6-10", "11+", "11+"]
-    assert evaluation.age_bucket(None) is None
+    assert [metrics.age_bucket(g) for g in (0, 2, 3, 5, 6, 10, 11, 40)] == ["0-2", "0-2", "3-5", "3-5", "6-10", "6-10", "11+", "11+"]
+    assert metrics.age_bucket(None) is None
     scores = np.array([[0.9, 0.1], [0.2, 0.3]])
-    out = evaluation.summarize(scores, np.array([0, 0]), np.array([True, True]), gaps=np.array([1.0, 12.0]))
+    out = metrics.summarize(scores, np.array([0, 0]), np.array([True, True]), gaps=np.array([1.0, 12.0]))
     assert out["by_age_gap"]["0-2"]["cmc"]["rank1"] == 1.0
     assert out["by_age_gap"]["11+"]["cmc"]["rank1"] == 0.0

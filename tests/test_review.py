@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from matcher.ingest.archive import ArchiveItem, scan_folder
 from matcher.cli.app import app
 from matcher.ingest.indexer import ArchiveIndexer
-from matcher.review.decisions import InvalidTransition, TwoPersonRuleError
+from matcher.errors import InvalidTransition, TwoPersonRuleError
 from matcher.review.fusion import fuse
 from matcher.services.container import Services
 from matcher.store.models import AuditEvent, Candidate, Record
@@ -67,7 +67,7 @@ def world(tmp_path_factory, labelled_photos):
 
 
 def _open_candidates(services: Services) -> list[dict]:
-    return services.queue("open", limit=10_000, kind="match")
+    return services.review.queue("open", limit=10_000, kind="match")
 
 
 def test_every_shared_identity_is_an_open_candidate_ranked_first(world):
@@ -99,7 +99,7 @@ def test_unrelated_pairs_above_threshold_do_not_exceed_the_calibrated_rate(world
 
 def test_likely_duplicates_within_a_side_are_flagged(world):
     services, _, children, _ = world
-    duplicates = services.queue("open", limit=1000, kind="duplicate")
+    duplicates = services.review.queue("open", limit=1000, kind="duplicate")
     pairs = {frozenset((d["report_id"], d["child_id"])) for d in duplicates}
     if {"fr_elon_musk", "deepface_img18"} <= children.keys():
         assert frozenset(("fr_elon_musk", "deepface_img18")) in pairs
@@ -107,7 +107,7 @@ def test_likely_duplicates_within_a_side_are_flagged(world):
 
 
 def _candidate_for(services: Services, identity: str) -> dict:
-    return next(c for c in services.queue(None, 10_000, "match") if c["report_id"] == identity and c["child_id"] == identity)
+    return next(c for c in services.review.queue(None, 10_000, "match") if c["report_id"] == identity and c["child_id"] == identity)
 
 
 def _audit(services: Services, action: str, object_id: str | None = None) -> list[AuditEvent]:
@@ -139,7 +139,7 @@ def test_rejected_candidate_stays_rejected_until_stronger_evidence(world):
     services, reports, children, _ = world
     identity = [i for i in sorted(reports) if i in children][-1]
     cand = _candidate_for(services, identity)
-    services.decide(cand["id"], "rejected", "reviewer-a", "not the same child")
+    services.review.decide(cand["id"], "rejected", "reviewer-a", "not the same child")
     with services.sessions() as session:
         rid = session.scalar(select(Record.id).where(Record.side == "report", Record.external_id == identity))
     services.match_records([rid])  # same evidence again
@@ -154,18 +154,18 @@ def test_two_person_rule_blocks_a_single_reviewer(world):
     services, reports, children, _ = world
     identity = [i for i in sorted(reports) if i in children][1]
     cand = _candidate_for(services, identity)
-    assert services.decide(cand["id"], "confirmed", "reviewer-a", "looks right")["status"] == "awaiting_second"
+    assert services.review.decide(cand["id"], "confirmed", "reviewer-a", "looks right")["status"] == "awaiting_second"
     with pytest.raises(TwoPersonRuleError):
-        services.decide(cand["id"], "confirmed", "reviewer-a", "again")
-    assert services.decide(cand["id"], "confirmed", "reviewer-b", "agree")["status"] == "confirmed"
+        services.review.decide(cand["id"], "confirmed", "reviewer-a", "again")
+    assert services.review.decide(cand["id"], "confirmed", "reviewer-b", "agree")["status"] == "confirmed"
     with pytest.raises(InvalidTransition):
-        services.decide(cand["id"], "rejected", "reviewer-c", None)
+        services.review.decide(cand["id"], "rejected", "reviewer-c", None)
     with services.sessions() as session:
         c = session.get(Candidate, cand["id"])
         assert session.get(Record, c.report_id).status == "closed" and session.get(Record, c.child_id).status == "closed"
     decisions = _audit(services, "decision", str(cand["id"]))
     assert [(e.actor, e.details["status"]) for e in decisions] == [("reviewer-a", "awaiting_second"), ("reviewer-b", "confirmed")]
-    view = services.candidate(cand["id"], "reviewer-c", "reviewer")
+    view = services.review.candidate(cand["id"], "reviewer-c", "reviewer")
     assert [d["reviewer"] for d in view["decisions"]] == ["reviewer-a", "reviewer-b"]
     assert _audit(services, "candidate_view", str(cand["id"]))
     assert "contact" not in view["records"]["report"]

@@ -7,6 +7,7 @@ request id (echoed into audit rows) and conservative security headers.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from matcher.services.accounts import Principal
 from matcher.errors import MatcherError
 from matcher.services.container import Services
 from matcher.settings import Settings, apply_privacy_env
+from matcher.web.app import mount_pages
 
 log = logging.getLogger(__name__)
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429)}
@@ -40,8 +42,6 @@ SECURITY_HEADERS = {
 
 def _no_telemetry() -> dict:
     """FastAPI >= 0.163 ships OpenTelemetry instrumentation; switch every part of it off."""
-    import inspect
-
     if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
         return {}
     return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False, "auto_configure": False}}
@@ -116,8 +116,5 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     for router in (family.router, shelter.router, review.router, admin.router, jobs.router):
         app.include_router(router)
-    # server-rendered pages for people (outside /v1)
-    from matcher.web.pages import mount_pages
-
-    mount_pages(app)
+    mount_pages(app)  # server-rendered pages for people (outside /v1)
     return app

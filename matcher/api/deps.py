@@ -10,17 +10,12 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from matcher.services.accounts import ForbiddenError, Principal, authenticate
-from matcher.errors import MatcherError
+from matcher.errors import ForbiddenError, RateLimited
+from matcher.services.accounts import Principal
 from matcher.services.container import Services
 
 # database ids in paths: positive and within 64-bit range (larger ones are a 422, not a crash)
 Id = Annotated[int, Path(ge=1, le=2**62)]
-
-
-class RateLimited(MatcherError):
-    status = 429
-    code = "rate_limited"
 
 
 class RateLimiter:
@@ -48,8 +43,7 @@ def get_services(request: Request) -> Services:
 def principal(request: Request, svc: Services = Depends(get_services)) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    with svc.sessions() as session:
-        return authenticate(session, token.strip() if scheme.lower() == "bearer" else None)
+    return svc.accounts.authenticate(token.strip() if scheme.lower() == "bearer" else None)
 
 
 def require(*roles: str) -> Callable[..., Principal]:

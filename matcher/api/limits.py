@@ -10,7 +10,10 @@ import json
 
 
 class BodyTooLarge(Exception):
-    pass
+    """Internal signal from ``limited_receive`` to ``BodySizeLimit.__call__``; never leaves
+    this module. Deliberately not a ``MatcherError``: the app's ``MatcherError`` handlers
+    (JSON and pages) would catch it inside the app and answer before the middleware can
+    refuse the body, and a handler already streaming a response must not get a second one."""
 
 
 class BodySizeLimit:

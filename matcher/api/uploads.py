@@ -1,4 +1,5 @@
-"""Reading an upload with a cap, and running its analysis off the event loop."""
+"""Reading an upload with a cap, and handing it to ``services.uploads.receive_media`` off the
+event loop (the same path as the family pages' uploads)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi.responses import JSONResponse
 from matcher.services.accounts import Principal
 from matcher.errors import FileTooLargeError
 from matcher.services.container import Services
+from matcher.services.uploads import receive_media
 
 CHUNK = 1 << 20
 
@@ -23,18 +25,16 @@ async def read_capped(file: UploadFile, max_bytes: int) -> bytes:
     return b"".join(parts)
 
 
-async def accept_upload(svc: Services, who: Principal, record_id: int, side: str, file: UploadFile) -> JSONResponse:
-    from matcher.imaging import sniff_format
-    from matcher.video import sniff_video
+async def read_upload(svc: Services, file: UploadFile) -> bytes:
+    """An uploaded photo or video, read up to the larger of the two limits (which one applies
+    is known only from the bytes: ``receive_media`` checks it)."""
+    return await read_capped(file, max(svc.settings.max_upload_bytes, svc.settings.video_max_bytes))
 
-    settings = svc.settings
-    data = await read_capped(file, max(settings.max_upload_bytes, settings.video_max_bytes))
-    is_video = sniff_format(data[:4096]) is None and sniff_video(data[:64]) is not None
-    if not is_video and len(data) > settings.max_upload_bytes:
-        raise FileTooLargeError(f"Photos are limited to {settings.max_upload_mb:g} MB.")
-    if is_video:
-        svc.records.check_writable(who, record_id, side)
-        job = svc.jobs.submit("video", who.user_id, lambda: svc.records.upload(who, record_id, side, data, file.filename).__dict__)
-        return JSONResponse({"job": job.id, "status": job.status, "status_url": f"/v1/jobs/{job.id}"}, status_code=202)
-    outcome = await run_in_threadpool(svc.records.upload, who, record_id, side, data, file.filename)
-    return JSONResponse({**outcome.__dict__, "warnings": list(outcome.warnings)}, status_code=201)
+
+async def accept_upload(svc: Services, who: Principal, record_id: int, side: str, file: UploadFile) -> JSONResponse:
+    """201 with the faces of a photo, or 202 with the job that processes a video."""
+    data = await read_upload(svc, file)
+    got = await run_in_threadpool(receive_media, svc, who, record_id, side, data, file.filename)
+    if got.job is not None:
+        return JSONResponse({"job": got.job.id, "status": got.job.status, "status_url": f"/v1/jobs/{got.job.id}"}, status_code=202)
+    return JSONResponse({**got.outcome.__dict__, "warnings": list(got.outcome.warnings)}, status_code=201)

@@ -21,6 +21,7 @@ def load_pipeline(settings: Settings, pack_name: str | None = None) -> Pipeline:
         min_face_px=settings.min_face_px,
         batch_size=settings.embed_batch,
         mirror_tta=settings.mirror_tta,
+        face_retry=settings.face_retry,
     )
     return Pipeline(detector, recognizer, config)
 

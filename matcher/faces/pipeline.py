@@ -10,7 +10,8 @@ import numpy as np
 from matcher.faces.align import mirror_landmarks, norm_crop
 from matcher.faces import quality
 from matcher.faces.base import Detector, Recognizer
-from matcher.faces.types import Detection, Face
+from matcher.faces.retry import RETRY_WARNING, retry_variants
+from matcher.faces.types import Box, DetectedFace, Detection
 from matcher.vectors import l2_normalize
 
 
@@ -21,6 +22,7 @@ class PipelineConfig:
     min_face_px: int = 20
     batch_size: int = 16
     mirror_tta: bool = False
+    face_retry: bool = True  # photos with no face get a second look (faces.retry)
 
 
 class Pipeline:
@@ -57,7 +59,7 @@ class Pipeline:
             out.append(vectors)
         return l2_normalize(np.concatenate(out))
 
-    def analyze(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+    def analyze(self, images: Sequence[np.ndarray]) -> list[list[DetectedFace]]:
         """Faces of each image, largest first; embeddings computed in shared batches."""
         per_image: list[list[tuple[Detection, np.ndarray]]] = []
         for bgr in images:
@@ -65,18 +67,40 @@ class Pipeline:
             per_image.append([(d, norm_crop(bgr, d.landmarks)) for d in detections])
         crops = [crop for faces in per_image for _, crop in faces]
         vectors = self.embed_crops(np.stack(crops)) if crops else np.zeros((0, self.dim), np.float32)
-        result: list[list[Face]] = []
+        result: list[list[DetectedFace]] = []
         i = 0
         for faces in per_image:
             row = []
             for detection, crop in faces:
-                row.append(Face(detection, quality.assess(detection, crop), crop, vectors[i]))
+                row.append(DetectedFace(detection, quality.assess(detection, crop), crop, vectors[i]))
                 i += 1
             result.append(row)
         return result
 
-    def analyze_one(self, bgr: np.ndarray) -> list[Face]:
+    def analyze_one(self, bgr: np.ndarray) -> list[DetectedFace]:
         return self.analyze([bgr])[0]
+
+    def analyze_photo(self, bgr: np.ndarray) -> tuple[list[DetectedFace], str | None]:
+        """A photo's faces; when none is found and ``face_retry`` is on, enhanced versions
+        of the photo are tried (``faces.retry``) and a warning says that one was needed.
+        Boxes and landmarks are always in the original photo's pixels."""
+        faces = self.analyze_one(bgr)
+        if faces or not self.config.face_retry:
+            return faces, None
+        for how, image, scale in retry_variants(bgr):
+            found = self.analyze_one(image)
+            if found:
+                return [_rescaled(f, scale) for f in found], RETRY_WARNING.format(how)
+        return [], None
+
+
+def _rescaled(face: DetectedFace, scale: float) -> DetectedFace:
+    if scale == 1.0:
+        return face
+    d = face.detection
+    b = d.box
+    detection = Detection(Box(b.x1 / scale, b.y1 / scale, b.x2 / scale, b.y2 / scale), (d.landmarks / scale).astype(np.float32), d.score)
+    return DetectedFace(detection, face.quality, face.crop, face.embedding)
 
 
 __all__ = ["Pipeline", "PipelineConfig", "mirror_landmarks"]

@@ -31,18 +31,8 @@ first time the gallery reaches ``ANN_MIN_SIZE`` and re-trained whenever it has g
 ``ANN_RETRAIN_GROWTH`` (4x) past the size it was trained on, so lists stay balanced;
 that ``add`` call takes longer (about 15 s at 10^6 faces).
 
-File format (``save``/``load``)
--------------------------------
-::
-
-    FACEINDEX/1\\n                      magic and format version
-    <64 hex chars>\\n                    sha256 of everything after this line
-    {"pack": ..., "dim": ..., ...}\\n    JSON header: IndexMeta fields + section sizes
-    <store bytes><coarse bytes>         faiss.serialize_index of each part
-
-The checksum covers the JSON header and the payload, so a flipped byte anywhere after the
-magic, or a truncated file, is reported as ``IndexCorruptError`` before FAISS parses
-anything. ``read_meta`` reads only the header (cheap start-up staleness check).
+Files: ``save``/``load`` write and verify the format of ``index.fileformat`` (checksummed,
+atomic); a damaged file is reported as ``IndexCorruptError`` before FAISS parses a byte.
 
 Threads: FAISS uses OpenMP threads process-wide; call ``set_faiss_threads`` once from the
 composition root. Nothing here changes it at import time. A ``FaceIndex`` serialises its
@@ -51,29 +41,19 @@ own calls with a lock, so it can be shared between request threads.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-import re
-import tempfile
 import threading
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Literal, cast
+from typing import cast
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
-from matcher.errors import MatcherError
+from matcher.errors import DuplicateFaceIdError, IndexCorruptError, IndexMismatchError
+from matcher.index.fileformat import AnnParams, IndexMeta, Mode, load_bytes, save_bytes
 
-Mode = Literal["exact", "ann"]
 Hit = tuple[int, float]
-
-MAGIC = b"FACEINDEX/1"
-FORMAT_VERSION = 1
-_HEADER_LIMIT = 1 << 16  # bytes; magic + checksum + header beyond this is garbage
 
 ANN_MIN_SIZE = 20_000  # below this an "ann" index searches exactly
 ANN_LIST_FACTOR = 4.0  # nlist = ANN_LIST_FACTOR * sqrt(n)
@@ -88,60 +68,12 @@ _NORM_EPS = 1e-6
 _RERANK_FLOATS = 1 << 22  # shortlist vectors gathered at once (16 MB of float32)
 
 
-class FaceIndexError(MatcherError):
-    """Base for index problems. These are operator/consistency problems, not user input."""
-
-    status = 503
-    code = "index_error"
-
-
-class IndexCorruptError(FaceIndexError):
-    """The index file is damaged (bad magic, checksum, truncated, unparsable). Rebuild it."""
-
-    code = "index_corrupt"
-
-
-class IndexMismatchError(FaceIndexError):
-    """The index belongs to another model pack, dimension, side or mode."""
-
-    code = "index_mismatch"
-
-
-class DuplicateFaceIdError(FaceIndexError):
-    """A face id is already in the index; adding it again would shadow the first vector."""
-
-    status = 409
-    code = "duplicate_face_id"
-
-
-@dataclass(frozen=True)
-class AnnParams:
-    """Coarse-index parameters, fixed when it is trained on ``trained_on`` vectors."""
-
-    nlist: int
-    nprobe: int
-    trained_on: int
-
-    @classmethod
-    def for_size(cls, n: int) -> AnnParams:
-        """Parameters for a gallery of ``n`` vectors (see module docstring for why)."""
-        nlist = max(1, min(n, round(ANN_LIST_FACTOR * math.sqrt(n))))
-        share = max(ANN_PROBE_FRACTION, ANN_MIN_SCAN / max(n, 1))
-        nprobe = max(1, min(nlist, math.ceil(share * nlist)))
-        return cls(nlist=nlist, nprobe=nprobe, trained_on=n)
-
-
-@dataclass(frozen=True)
-class IndexMeta:
-    """What a saved index says about itself; enough to refuse or distrust it."""
-
-    pack: str
-    dim: int
-    mode: Mode
-    side: str
-    count: int
-    max_id: int | None
-    ann: AnnParams | None
+def ann_params_for(n: int) -> AnnParams:
+    """Coarse-index parameters for a gallery of ``n`` vectors (see module docstring for why)."""
+    nlist = max(1, min(n, round(ANN_LIST_FACTOR * math.sqrt(n))))
+    share = max(ANN_PROBE_FRACTION, ANN_MIN_SCAN / max(n, 1))
+    nprobe = max(1, min(nlist, math.ceil(share * nlist)))
+    return AnnParams(nlist=nlist, nprobe=nprobe, trained_on=n)
 
 
 def set_faiss_threads(n: int) -> None:
@@ -338,7 +270,7 @@ class FaceIndex:
     def _train_coarse(self) -> None:
         """(Re)build the IVF-SQ8 coarse index from every vector in the store."""
         n = len(self)
-        params = AnnParams.for_size(n)
+        params = ann_params_for(n)
         inner = cast(faiss.IndexFlat, faiss.downcast_index(self._store.index))
         xb = faiss.rev_swig_ptr(inner.get_xb(), n * self._dim).reshape(n, self._dim)  # a view, no copy
         ids = faiss.vector_to_array(self._store.id_map).astype(np.int64)
@@ -403,36 +335,13 @@ class FaceIndex:
 
     # ---- persistence --------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically: temp file in the same folder, fsync, ``os.replace``, fsync folder."""
-        target = Path(path)
+        """Write atomically in the ``index.fileformat`` format (old file kept on failure)."""
         with self._lock:
             sections = [faiss.serialize_index(self._store)]
             if self._coarse is not None:
                 sections.append(faiss.serialize_index(self._coarse))
-            header = asdict(self.meta)
-            header["format"] = FORMAT_VERSION
-            header["sections"] = [int(s.nbytes) for s in sections]
-        header_line = json.dumps(header, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-        digest = hashlib.sha256(header_line)
-        for s in sections:
-            digest.update(s.data)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC + b"\n" + digest.hexdigest().encode() + b"\n" + header_line)
-                for s in sections:
-                    fh.write(s.data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            meta = self.meta
+        save_bytes(path, meta, sections)
 
     @classmethod
     def load(
@@ -446,22 +355,10 @@ class FaceIndex:
     ) -> FaceIndex:
         """Load and verify a saved index. Corruption is checked before pack/dim, and before
         FAISS parses a byte, so a damaged file can never crash the process."""
+        meta, sections = load_bytes(path, pack=pack, dim=dim, side=side, mode=mode)
         try:
-            data = np.fromfile(path, dtype=np.uint8)
-        except OSError as exc:
-            raise IndexCorruptError(f"cannot read index file {path}: {exc}") from exc
-        prefix = _parse_prefix(bytes(data[:_HEADER_LIMIT]), path)
-        if hashlib.sha256(data[prefix.header_start :].data).hexdigest() != prefix.digest:
-            raise IndexCorruptError(f"index file {path} is corrupt (checksum mismatch)")
-        header, header_end = prefix.header, prefix.payload_start
-        meta = _meta_from_header(header, path)
-        _check_expected(meta, path, pack=pack, dim=dim, side=side, mode=mode)
-        sizes = header["sections"]
-        if sum(sizes) != data.size - header_end:
-            raise IndexCorruptError(f"index file {path} has the wrong length")
-        try:
-            store = faiss.deserialize_index(data[header_end : header_end + sizes[0]])
-            coarse = faiss.deserialize_index(data[header_end + sizes[0] :]) if len(sizes) > 1 else None
+            store = faiss.deserialize_index(sections[0])
+            coarse = faiss.deserialize_index(sections[1]) if len(sections) > 1 else None
         except RuntimeError as exc:
             raise IndexCorruptError(f"index file {path} cannot be parsed: {exc}") from exc
         if not isinstance(store, faiss.IndexIDMap2) or (
@@ -482,74 +379,3 @@ class FaceIndex:
             coarse.nprobe = meta.ann.nprobe
         return index
 
-
-def read_meta(path: str | os.PathLike[str]) -> IndexMeta:
-    """Read only the header of a saved index (no checksum of the payload): a cheap way for
-    start-up to compare count and max id with the database before loading gigabytes."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_HEADER_LIMIT)
-    except OSError as exc:
-        raise IndexCorruptError(f"cannot read index file {path}: {exc}") from exc
-    return _meta_from_header(_parse_prefix(head, path).header, path)
-
-
-@dataclass(frozen=True)
-class _Prefix:
-    """The parsed start of a file: checksum, header, and where the checked bytes begin."""
-
-    digest: str
-    header: dict[str, Any]
-    header_start: int  # the checksum covers data[header_start:]
-    payload_start: int
-
-
-def _parse_prefix(head: bytes, path: object) -> _Prefix:
-    """Split magic, checksum line and JSON header line from the first bytes of a file."""
-    parts = head.split(b"\n", 3)
-    if len(parts) < 4 or parts[0] != MAGIC:
-        raise IndexCorruptError(f"{path} is not a matcher face index (bad magic or truncated)")
-    if not re.fullmatch(rb"[0-9a-f]{64}", parts[1]):
-        raise IndexCorruptError(f"index file {path} has a malformed checksum line")
-    try:
-        header = json.loads(parts[2])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IndexCorruptError(f"index file {path} has an unreadable header") from exc
-    if not isinstance(header, dict):
-        raise IndexCorruptError(f"index file {path} has an unreadable header")
-    header_start = len(parts[0]) + len(parts[1]) + 2
-    return _Prefix(parts[1].decode(), header, header_start, header_start + len(parts[2]) + 1)
-
-
-def _meta_from_header(header: dict[str, Any], path: object) -> IndexMeta:
-    try:
-        if header["format"] != FORMAT_VERSION:
-            raise IndexCorruptError(f"index file {path} has unknown format {header['format']!r}")
-        ann = header["ann"]
-        sizes = header["sections"]
-        if (
-            not isinstance(sizes, list)
-            or not 1 <= len(sizes) <= 2
-            or any(not isinstance(s, int) or s < 0 for s in sizes)
-        ):
-            raise ValueError("sections")
-        return IndexMeta(
-            pack=str(header["pack"]),
-            dim=int(header["dim"]),
-            mode=cast(Mode, header["mode"]),
-            side=str(header["side"]),
-            count=int(header["count"]),
-            max_id=None if header["max_id"] is None else int(header["max_id"]),
-            ann=None if ann is None else AnnParams(int(ann["nlist"]), int(ann["nprobe"]), int(ann["trained_on"])),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise IndexCorruptError(f"index file {path} has an incomplete header") from exc
-
-
-def _check_expected(meta: IndexMeta, path: object, *, pack: str, dim: int, side: str | None, mode: Mode | None) -> None:
-    wanted = {"pack": pack, "dim": dim, "side": side, "mode": mode}
-    for field, value in wanted.items():
-        if value is not None and getattr(meta, field) != value:
-            raise IndexMismatchError(
-                f"index file {path} was built for {field} {getattr(meta, field)!r}, expected {value!r}"
-            )

@@ -15,12 +15,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from matcher.index.faiss_index import (
-    FaceIndex,
-    IndexCorruptError,
-    IndexMismatchError,
-    Mode,
-)
+from matcher.errors import IndexCorruptError, IndexMismatchError
+from matcher.index.faiss_index import FaceIndex
+from matcher.index.fileformat import Mode
 from matcher.store import repo
 
 log = logging.getLogger(__name__)
@@ -67,14 +64,14 @@ class IndexManager:
                     ids, vectors = repo.side_embeddings(session, side, pack, dim)
                     keep = np.isin(ids, missing)
                     index.add(ids[keep], vectors[keep])
-                    self._save(index, path)
+                    index.save(path)
                     return index
                 log.warning("index %s holds faces the database does not; rebuilding", path)
             elif path.is_file() or db_ids.size:
                 log.warning("index %s missing or unusable; rebuilding from %d stored embeddings", path, db_ids.size)
             ids, vectors = repo.side_embeddings(session, side, pack, dim)
         index = FaceIndex.build(pack, dim, ids, vectors, mode=self.mode, side=side)
-        self._save(index, path)
+        index.save(path)
         return index
 
     def add(self, side: str, pack: str, dim: int, ids: np.ndarray, vectors: np.ndarray, save: bool = True) -> int:
@@ -85,14 +82,14 @@ class IndexManager:
         if fresh.any():
             index.add(ids[fresh], vectors[fresh])
         if save:
-            self._save(index, self.path(side, pack))
+            index.save(self.path(side, pack))
         return int(fresh.sum())
 
     def rebuild(self, side: str, pack: str, dim: int) -> FaceIndex:
         with self.sessions() as session:
             ids, vectors = repo.side_embeddings(session, side, pack, dim)
         index = FaceIndex.build(pack, dim, ids, vectors, mode=self.mode, side=side)
-        self._save(index, self.path(side, pack))
+        index.save(self.path(side, pack))
         with self._lock:
             self._indexes[(side, pack)] = index
         return index
@@ -101,8 +98,4 @@ class IndexManager:
         with self._lock:
             index = self._indexes.get((side, pack))
         if index is not None:
-            self._save(index, self.path(side, pack))
-
-    def _save(self, index: FaceIndex, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        index.save(path)
+            index.save(self.path(side, pack))

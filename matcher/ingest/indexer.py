@@ -32,6 +32,7 @@ from matcher.ingest.worker import (
 from matcher.files import sha256_file
 from matcher.ingest.persist import store_media, write_blobs
 from matcher.store import repo
+from matcher.types import Role
 from matcher.vectors import stack_bytes
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class ArchiveIndexer:
         self.services.indexes.save(self.side, self.pack)
         report = self._write_report(report_rows)
         with self.services.sessions.begin() as session:
-            repo.audit(session, self.actor, "staff", "index_archive", "archive", None, side=self.side, photos=len(items), new_media=totals["new_media"])
+            repo.audit(session, self.actor, Role.STAFF, "index_archive", "archive", None, side=self.side, photos=len(items), new_media=totals["new_media"])
         return IndexSummary(
             photos=len(items),
             new_media=totals["new_media"],

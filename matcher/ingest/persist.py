@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from matcher.ingest.worker import PhotoResult
 from matcher.store.blobs import BlobStore
 from matcher.store.models import Embedding, Face, Media, Record
+from matcher.types import MediaKind
 
 GOOD_QUALITY = 0.3
 
@@ -45,7 +46,7 @@ def store_media(session: Session, record: Record, result: PhotoResult, pack: str
     chosen = template_face(result.faces) if auto_select else None
     faces = []
     for rank, f in enumerate(result.faces):
-        selected = f.track == result.main_track if result.kind == "video" else rank == chosen
+        selected = f.track == result.main_track if result.kind == MediaKind.VIDEO else rank == chosen
         face = Face(
             media_id=media.id, x1=f.box[0], y1=f.box[1], x2=f.box[2], y2=f.box[3], landmarks=f.landmarks,
             det_score=f.det_score, quality=f.quality, selected=selected, crop_sha256=hashlib.sha256(f.crop_jpeg).hexdigest(),

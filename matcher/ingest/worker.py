@@ -15,6 +15,8 @@ import numpy as np
 
 from matcher.errors import MatcherError
 from matcher.imaging import ImageLimits, decode_image, encode_jpeg, sniff_format
+from matcher.types import MediaKind
+from matcher.vectors import to_bytes
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class PhotoResult:
     error_code: str | None = None
     error_message: str | None = None
     data: bytes = field(default=b"", repr=False)
-    kind: str = "photo"  # photo | video
+    kind: str = MediaKind.PHOTO
     main_track: int | None = None  # video only: the track seen most often (the template)
     warnings: tuple[str, ...] = ()
 
@@ -79,7 +81,7 @@ def _face_result(f, frame_time: float | None = None, track: int | None = None) -
         det_score=float(f.detection.score),
         quality=float(f.quality.score),
         crop_jpeg=encode_jpeg(f.crop, quality=92),
-        embedding=np.ascontiguousarray(f.embedding, np.float32).tobytes(),
+        embedding=to_bytes(f.embedding),
         frame_time=frame_time,
         track=track,
     )
@@ -92,7 +94,7 @@ def _analyze_video(path: Path, data: bytes, sha: str, pipeline, options) -> Phot
     try:
         result = analyze_video(data, pipeline, options)
     except MatcherError as exc:
-        return PhotoResult(str(path), sha, len(data), kind="video", error_code=exc.code, error_message=exc.message)
+        return PhotoResult(str(path), sha, len(data), kind=MediaKind.VIDEO, error_code=exc.code, error_message=exc.message)
     main = result.main_track
     return PhotoResult(
         path=str(path),
@@ -103,7 +105,7 @@ def _analyze_video(path: Path, data: bytes, sha: str, pipeline, options) -> Phot
         height=result.height,
         faces=tuple(_face_result(tf.face, tf.time, t.id) for t in result.tracks for tf in t.faces),
         data=data,
-        kind="video",
+        kind=MediaKind.VIDEO,
         main_track=main.id if main else None,
         warnings=result.warnings,
     )
@@ -130,7 +132,7 @@ def analyze_bytes(data: bytes, name: str, pipeline, limits: ImageLimits, video=N
         image = decode_image(data, limits)
     except MatcherError as exc:
         return PhotoResult(name, sha, len(data), error_code=exc.code, error_message=exc.message)
-    faces = pipeline.analyze_one(image.bgr)
+    faces, retried = pipeline.analyze_photo(image.bgr)
     return PhotoResult(
         path=name,
         sha256=sha,
@@ -141,4 +143,5 @@ def analyze_bytes(data: bytes, name: str, pipeline, limits: ImageLimits, video=N
         taken_at=image.taken_at,
         faces=tuple(_face_result(f) for f in faces),
         data=data,
+        warnings=(retried,) if retried else (),
     )

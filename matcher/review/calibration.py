@@ -19,6 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matcher.review.fusion import block_max
+from matcher.review.normalization import snorm
+from matcher.vectors import cosine_matrix
+
 MIN_TAIL = 20
 MIN_PAIRS = 100  # below this many unrelated pairs the pack's prior is used instead
 EULER = 0.5772156649
@@ -33,6 +37,7 @@ class Calibration:
     std: float
     sorted_scores: tuple[float, ...]  # ascending sample of impostor scores (at most 20k kept)
     source: str = "gallery"  # "gallery" or "prior" (the pack's, while the gallery is too small)
+    normalised: bool = False  # measured on S-normalised scores (review.normalization)
 
     @property
     def gumbel(self) -> tuple[float, float]:
@@ -74,18 +79,18 @@ class Calibration:
         return hi
 
     def as_dict(self) -> dict:
-        return {"pack": self.pack, "n_records": self.n_records, "n_pairs": self.n_pairs, "mean": self.mean, "std": self.std, "sorted_scores": list(self.sorted_scores), "source": self.source}
+        return {"pack": self.pack, "n_records": self.n_records, "n_pairs": self.n_pairs, "mean": self.mean, "std": self.std, "sorted_scores": list(self.sorted_scores), "source": self.source, "normalised": self.normalised}
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
-        return cls(d["pack"], d["n_records"], d["n_pairs"], d["mean"], d["std"], tuple(d["sorted_scores"]), d.get("source", "gallery"))
+        return cls(d["pack"], d["n_records"], d["n_pairs"], d["mean"], d["std"], tuple(d["sorted_scores"]), d.get("source", "gallery"), bool(d.get("normalised", False)))
 
     def or_prior(self, mean: float, std: float) -> Calibration:
         """This calibration, or — when the gallery has too few unrelated pairs to say
         anything — a Gumbel tail from the pack's measured prior, labelled as such."""
         if self.n_pairs >= MIN_PAIRS:
             return self
-        return Calibration(self.pack, self.n_records, self.n_pairs, mean, std, (), "prior")
+        return Calibration(self.pack, self.n_records, self.n_pairs, mean, std, (), "prior", False)
 
 
 def in_words(fmr: float) -> str:
@@ -97,23 +102,32 @@ def in_words(fmr: float) -> str:
     return f"about 1 in {int(round(n, -int(math.floor(math.log10(n))) + 1)):,} unrelated pairs score this high"
 
 
-def calibrate(pack: str, sides: list[tuple[np.ndarray, np.ndarray]], max_records: int = 3000, keep: int = 20_000, seed: int = 0) -> Calibration:
+def calibrate(
+    pack: str,
+    sides: list[tuple[np.ndarray, np.ndarray]],
+    max_records: int = 3000,
+    keep: int = 20_000,
+    seed: int = 0,
+    cohorts: dict[int, tuple[float, float]] | None = None,
+) -> Calibration:
     """Impostor record-pair scores (best-pair fusion) from template embeddings grouped by record.
 
     ``sides``: one (embeddings, record id per face) per side. Pairs are taken *within* a
     side only: a report and a child may be the same person (that is what we look for),
     while two children in care, or two reports, are different people bar rare duplicates.
+    ``cohorts`` (record id -> cohort mean and spread against its own side): the impostor
+    scores are S-normalised first, so the calibration describes the score that is ranked.
     """
-    values = np.concatenate([_impostors(e, r, max_records, seed) for e, r in sides] or [np.zeros(0)])
+    values = np.concatenate([_impostors(e, r, max_records, seed, cohorts) for e, r in sides] or [np.zeros(0)])
     n_records = sum(int(np.unique(r).size) for _, r in sides)
     if values.size == 0:
-        return Calibration(pack, n_records, 0, 0.0, 0.1, ())
+        return Calibration(pack, n_records, 0, 0.0, 0.1, (), normalised=cohorts is not None)
     values = np.sort(values)
     sample = values if values.size <= keep else values[np.linspace(0, values.size - 1, keep).astype(int)]
-    return Calibration(pack, n_records, int(values.size), float(values.mean()), float(values.std()), tuple(float(v) for v in sample))
+    return Calibration(pack, n_records, int(values.size), float(values.mean()), float(values.std()), tuple(float(v) for v in sample), normalised=cohorts is not None)
 
 
-def _impostors(embeddings: np.ndarray, record_of_face: np.ndarray, max_records: int, seed: int) -> np.ndarray:
+def _impostors(embeddings: np.ndarray, record_of_face: np.ndarray, max_records: int, seed: int, cohorts: dict[int, tuple[float, float]] | None = None) -> np.ndarray:
     order = np.argsort(record_of_face, kind="stable")
     e, groups = embeddings[order], record_of_face[order]
     records, starts = np.unique(groups, return_index=True)
@@ -125,7 +139,10 @@ def _impostors(embeddings: np.ndarray, record_of_face: np.ndarray, max_records: 
         records, starts = np.unique(groups, return_index=True)
     if records.size < 2:
         return np.zeros(0)
-    from matcher.review.fusion import block_max
-
-    scores = block_max(e @ e.T, starts, starts)
+    scores = block_max(cosine_matrix(e, e), starts, starts)
+    if cohorts is not None:
+        prior = (float(np.median([m for m, _ in cohorts.values()])), float(np.median([s for _, s in cohorts.values()]))) if cohorts else (0.0, 1.0)
+        stats = np.array([cohorts.get(int(r), prior) for r in records], np.float64)
+        m, sd = stats[:, 0], stats[:, 1]
+        scores = snorm(scores, m[:, None], sd[:, None], m[None, :], sd[None, :])
     return scores[np.triu_indices(records.size, k=1)].astype(np.float64)

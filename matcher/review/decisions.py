@@ -14,57 +14,43 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from matcher.errors import MatcherError
+from matcher.errors import CandidateNotFound, InvalidTransition, TwoPersonRuleError
 from matcher.store import repo
 from matcher.store.models import Candidate, Decision, Record
+from matcher.types import CandidateKind, CandidateStatus, RecordStatus, Role, Verdict
 
-VERDICTS = ("confirmed", "rejected", "unsure")
-TRANSITIONS = {
-    "open": {"confirmed", "rejected", "unsure"},
-    "unsure": {"confirmed", "rejected"},
-    "awaiting_second": {"confirmed", "rejected", "unsure"},
+TRANSITIONS: dict[str, set[Verdict]] = {
+    CandidateStatus.OPEN: {Verdict.CONFIRMED, Verdict.REJECTED, Verdict.UNSURE},
+    CandidateStatus.UNSURE: {Verdict.CONFIRMED, Verdict.REJECTED},
+    CandidateStatus.AWAITING_SECOND: {Verdict.CONFIRMED, Verdict.REJECTED, Verdict.UNSURE},
 }
 
 
-class CandidateNotFound(MatcherError):
-    status = 404
-    code = "candidate_not_found"
-
-
-class InvalidTransition(MatcherError):
-    status = 409
-    code = "invalid_transition"
-
-
-class TwoPersonRuleError(MatcherError):
-    status = 409
-    code = "second_reviewer_required"
-
-
-def decide(session: Session, candidate_id: int, verdict: str, reviewer: str, note: str | None, two_person_rule: bool, role: str = "reviewer", request_id: str | None = None) -> Candidate:
+def decide(session: Session, candidate_id: int, verdict: str, reviewer: str, note: str | None, two_person_rule: bool, role: str = Role.REVIEWER, request_id: str | None = None) -> Candidate:
     candidate = session.get(Candidate, candidate_id)
     if candidate is None:
         raise CandidateNotFound(f"no candidate {candidate_id}")
-    if verdict not in VERDICTS:
-        raise InvalidTransition(f"verdict must be one of {', '.join(VERDICTS)}")
+    if verdict not in tuple(Verdict):
+        raise InvalidTransition(f"verdict must be one of {', '.join(Verdict)}")
+    verdict = Verdict(verdict)
     allowed = TRANSITIONS.get(candidate.status, set())
     if verdict not in allowed:
         raise InvalidTransition(f"candidate {candidate_id} is {candidate.status}; it cannot become {verdict}")
-    new_status = verdict
-    if verdict == "confirmed" and two_person_rule:
-        if candidate.status != "awaiting_second":
-            new_status = "awaiting_second"
+    new_status = CandidateStatus(verdict)
+    if verdict == Verdict.CONFIRMED and two_person_rule:
+        if candidate.status != CandidateStatus.AWAITING_SECOND:
+            new_status = CandidateStatus.AWAITING_SECOND
         else:
             first = session.scalar(
-                select(Decision.reviewer).where(Decision.candidate_id == candidate.id, Decision.verdict == "confirmed").order_by(Decision.id.desc()).limit(1)
+                select(Decision.reviewer).where(Decision.candidate_id == candidate.id, Decision.verdict == Verdict.CONFIRMED).order_by(Decision.id.desc()).limit(1)
             )
             if first == reviewer:
                 raise TwoPersonRuleError(f"{reviewer} already confirmed candidate {candidate_id}; a second reviewer must confirm it")
     session.add(Decision(candidate_id=candidate.id, verdict=verdict, reviewer=reviewer, note=note, score_at_decision=candidate.score))
     previous = candidate.status
     candidate.status = new_status
-    if new_status == "confirmed" and candidate.kind == "match":
+    if new_status == CandidateStatus.CONFIRMED and candidate.kind == CandidateKind.MATCH:
         for record_id in (candidate.report_id, candidate.child_id):
-            session.get(Record, record_id).status = "closed"
+            session.get(Record, record_id).status = RecordStatus.CLOSED
     repo.audit(session, reviewer, role, "decision", "candidate", str(candidate.id), request_id, verdict=verdict, previous=previous, status=new_status, note=note)
     return candidate

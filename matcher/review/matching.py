@@ -22,8 +22,6 @@ from matcher.review.calibration import Calibration, calibrate, in_words
 from matcher.review.fusion import fuse
 from matcher.store import repo
 from matcher.store.models import (
-    CHILD,
-    REPORT,
     CalibrationRow,
     Candidate,
     Decision,
@@ -32,11 +30,12 @@ from matcher.store.models import (
     Media,
     Record,
 )
-from matcher.vectors import stack_bytes
+from matcher.types import Role, Side
+from matcher.vectors import cosine_matrix, stack_bytes
 
 log = logging.getLogger(__name__)
-ACTIVE = ("open", "unsure", "awaiting_second")
-SYSTEM = "system"
+CHILD, REPORT = Side.CHILD, Side.REPORT
+SYSTEM = Role.SYSTEM  # actor and role of automatic audit events
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ class Matcher:
     def _score(self, session: Session, kind: str, a: Record, ta: Template, b: Record, tb: Template, calibration: Calibration) -> Candidate | None:
         if kind == "duplicate" and a.id > b.id:
             a, ta, b, tb = b, tb, a, ta
-        sims = ta.vectors @ tb.vectors.T
+        sims = cosine_matrix(ta.vectors, tb.vectors)
         fused = fuse(sims, self.settings.fusion, self.hint)
         fmr = calibration.fmr(fused.score)
         i, j = fused.best
@@ -163,7 +162,7 @@ class Matcher:
             cand = Candidate(kind=kind, report_id=a.id, child_id=b.id, pack=self.pack, score=fused.score, fmr=fmr, status="open", evidence=evidence)
             session.add(cand)
             session.flush()
-            repo.audit(session, SYSTEM, "system", "candidate_created", "candidate", str(cand.id), score=round(fused.score, 4), fmr=fmr)
+            repo.audit(session, SYSTEM, SYSTEM, "candidate_created", "candidate", str(cand.id), score=round(fused.score, 4), fmr=fmr)
             return cand
         if existing.status == "confirmed":
             return None
@@ -172,9 +171,9 @@ class Matcher:
             if last is not None and fused.score <= last + 1e-6:
                 return None  # same (or weaker) evidence: stays rejected
             existing.status = "open"
-            repo.audit(session, SYSTEM, "system", "candidate_requeued", "candidate", str(existing.id), score=round(fused.score, 4), rejected_at=last)
+            repo.audit(session, SYSTEM, SYSTEM, "candidate_requeued", "candidate", str(existing.id), score=round(fused.score, 4), rejected_at=last)
         elif abs(existing.score - fused.score) > 1e-6:
-            repo.audit(session, SYSTEM, "system", "candidate_rescored", "candidate", str(existing.id), old=round(existing.score, 4), new=round(fused.score, 4))
+            repo.audit(session, SYSTEM, SYSTEM, "candidate_rescored", "candidate", str(existing.id), old=round(existing.score, 4), new=round(fused.score, 4))
         existing.score, existing.fmr, existing.evidence = fused.score, fmr, evidence
         return existing
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from matcher.errors import MatcherError
+from matcher.types import JobStatus
 
 
 @dataclass
@@ -20,7 +21,7 @@ class Job:
     id: str
     kind: str
     owner_id: int
-    status: str = "queued"  # queued | running | done | failed
+    status: str = JobStatus.QUEUED
     result: dict | None = None
     error: dict | None = field(default=None)
 
@@ -37,14 +38,14 @@ class JobRunner:
             self._jobs[job.id] = job
 
         def run() -> None:
-            job.status = "running"
+            job.status = JobStatus.RUNNING
             try:
                 job.result = work()
-                job.status = "done"
+                job.status = JobStatus.DONE
             except MatcherError as exc:
-                job.error, job.status = {"code": exc.code, "message": exc.message}, "failed"
+                job.error, job.status = {"code": exc.code, "message": exc.message}, JobStatus.FAILED
             except Exception as exc:  # noqa: BLE001 - a job must always end with a status
-                job.error, job.status = {"code": "internal_error", "message": f"processing failed: {type(exc).__name__}"}, "failed"
+                job.error, job.status = {"code": "internal_error", "message": f"processing failed: {type(exc).__name__}"}, JobStatus.FAILED
 
         self._pool.submit(run)
         return job

@@ -9,6 +9,7 @@ reviewers and admins see both. Candidates and scores are never shown to families
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -16,14 +17,25 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from matcher.services.accounts import ForbiddenError, Principal
-from matcher.ingest.worker import PhotoResult, analyze_bytes
-from matcher.errors import InputError, MatcherError
+from matcher.services.accounts import Principal
+from matcher.imaging import strip_metadata
+from matcher.ingest.worker import PhotoResult, analyze_bytes, video_options
+from matcher.errors import (
+    ConflictError,
+    CorruptImageError,
+    CorruptVideoError,
+    EmptyFileError,
+    FileTooLargeError,
+    ForbiddenError,
+    ImageTooLargeError,
+    InputError,
+    MatcherError,
+    NotFoundError,
+    UnsupportedMediaError,
+)
 from matcher.ingest.persist import store_media, write_blobs
 from matcher.store import repo
 from matcher.store.models import (
-    CHILD,
-    REPORT,
     Candidate,
     Embedding,
     Erasure,
@@ -32,16 +44,12 @@ from matcher.store.models import (
     Record,
     utcnow,
 )
-from matcher.vectors import stack_bytes
+from matcher.types import FamilyStatus, RecordStatus, Role, Side
+from matcher.vectors import from_bytes, stack_bytes
 
 
-class NotFoundError(MatcherError):
-    status = 404
-    code = "not_found"
-
-
-SIDE_ROLES = {REPORT: ("family", "reviewer", "admin"), CHILD: ("shelter", "reviewer", "admin")}
-WRITE_ROLES = {REPORT: ("family", "admin"), CHILD: ("shelter", "admin")}
+SIDE_ROLES = {Side.REPORT: (Role.FAMILY, Role.REVIEWER, Role.ADMIN), Side.CHILD: (Role.SHELTER, Role.REVIEWER, Role.ADMIN)}
+WRITE_ROLES = {Side.REPORT: (Role.FAMILY, Role.ADMIN), Side.CHILD: (Role.SHELTER, Role.ADMIN)}
 
 
 @dataclass(frozen=True)
@@ -55,12 +63,12 @@ class UploadOutcome:
 
 def report_status(session: Session, record: Record) -> str:
     """What a family is told: received, under review, or closed — never more."""
-    if record.status in ("closed", "withdrawn"):
-        return "closed"
+    if record.status in (RecordStatus.CLOSED, RecordStatus.WITHDRAWN):
+        return FamilyStatus.CLOSED
     indexed = session.scalar(
         select(func.count()).select_from(Face).join(Media).where(Media.record_id == record.id, Face.selected.is_(True))
     )
-    return "under review" if indexed else "received"
+    return FamilyStatus.UNDER_REVIEW if indexed else FamilyStatus.RECEIVED
 
 
 def public_record(session: Session, record: Record, principal: Principal) -> dict:
@@ -78,9 +86,9 @@ def public_record(session: Session, record: Record, principal: Principal) -> dic
         "notes": record.notes,
         "created_at": record.created_at.isoformat(),
     }
-    if record.side == CHILD:
+    if record.side == Side.CHILD:
         out["shelter"] = record.shelter
-    if record.side == REPORT:
+    if record.side == Side.REPORT:
         out["status"] = report_status(session, record)
         if principal.role in ("family", "admin"):
             out["contact"] = record.contact  # staff-only contact: the family's own data
@@ -131,14 +139,13 @@ class RecordService:
     def create(self, principal: Principal, side: str, fields: dict) -> dict:
         if principal.role not in WRITE_ROLES[side]:
             raise ForbiddenError(f"a {principal.role} account cannot create {side} records")
-        number = fields.pop("number", None) or f"{'R' if side == REPORT else 'C'}-{dt.date.today():%Y%m%d}-{secrets.token_hex(3)}"
+        number = fields.pop("number", None) or f"{'R' if side == Side.REPORT else 'C'}-{dt.date.today():%Y%m%d}-{secrets.token_hex(3)}"
         with self.services.sessions.begin() as session:
             if repo.get_record(session, side, number) is not None:
-                from matcher.services.accounts import ConflictError
 
                 raise ConflictError(f"a {side} record numbered {number} already exists")
             record = repo.upsert_record(session, side, number, fields)
-            if side == REPORT:
+            if side == Side.REPORT:
                 record.owner_id = principal.user_id
             repo.audit(session, principal.actor, principal.role, "record_create", side, str(record.id))
             session.flush()
@@ -175,14 +182,12 @@ class RecordService:
             known = repo.known_media(session, side, record.external_id)
         svc = self.services
         pack = svc.pack_info()
-        from matcher.ingest.worker import video_options
-
         result = analyze_bytes(data, filename or "upload", svc.pipeline(), svc.limits, video_options(svc.settings, pack.name))
         if result.error_code is not None:
             raise _typed_error(result)
         if result.sha256 in known:
             raise InputError("this file is already part of the record")
-        auto = side == CHILD or result.kind == "video" or len(result.faces) == 1
+        auto = side == Side.CHILD or result.kind == "video" or len(result.faces) == 1
         write_blobs(svc.blobs, result)
         try:
             with svc.sessions.begin() as session:
@@ -196,7 +201,7 @@ class RecordService:
             raise
         self._index(side, pack.name, templates)
         if templates:
-            svc.match_records([record_id])
+            svc.review.match([record_id])
         return UploadOutcome(media_id, result.kind, faces, needs_pick=not auto and len(result.faces) > 1, warnings=result.warnings)
 
     def _delete_unreferenced(self, hashes: set[str]) -> None:
@@ -226,7 +231,8 @@ class RecordService:
 
     def pick_face(self, principal: Principal, record_id: int, face_id: int) -> dict:
         """The family says which face in their photo is their child."""
-        pack = self.services.pack_info().name
+        info = self.services.pack_info()
+        pack = info.name
         with self.services.sessions.begin() as session:
             record = self._load(session, record_id, principal, write=True)
             face = session.get(Face, face_id)
@@ -241,9 +247,9 @@ class RecordService:
             side = record.side
         if dropped:
             self.services.index(side, pack).remove(np.array(dropped, np.int64))
-        chosen = np.frombuffer(vector, np.float32)[None]
-        self.services.indexes.add(side, pack, chosen.shape[1], np.array([face.id], np.int64), chosen)
-        self.services.match_records([record_id])
+        chosen = from_bytes(vector, info.embedding_dim)[None]
+        self.services.indexes.add(side, pack, info.embedding_dim, np.array([face.id], np.int64), chosen)
+        self.services.review.match([record_id])
         return {"face_id": face.id, "selected": True}
 
     def crop(self, principal: Principal, face_id: int) -> bytes:
@@ -260,8 +266,6 @@ class RecordService:
 
     def image(self, principal: Principal, media_id: int) -> bytes:
         """An original photo with all metadata (EXIF, GPS) stripped."""
-        from matcher.imaging import strip_metadata
-
         with self.services.sessions() as session:
             media = session.get(Media, media_id)
             if media is None:
@@ -273,6 +277,21 @@ class RecordService:
                 repo.audit(session, principal.actor, principal.role, "media_view", "media", str(media_id))
                 session.commit()
             return strip_metadata(self.services.blobs.get(media.sha256), self.services.limits)
+
+    # ---- queries for staff tools ----
+    def with_media_since(self, side: str, since: dt.datetime) -> list[int]:
+        """Ids of one side's records that received media at or after ``since`` (to match them)."""
+        with self.services.sessions() as session:
+            return list(session.scalars(select(Record.id).join(Media).where(Record.side == side, Media.received_at >= since).distinct()))
+
+    def erase_target(self, record_id: int) -> dict | None:
+        """What the admin erase form shows of a record (any side, withdrawn included; the caller
+        has checked the admin role), or None."""
+        with self.services.sessions() as session:
+            r = session.get(Record, record_id)
+            if r is None:
+                return None
+            return {"id": r.id, "side": r.side, "number": r.external_id, "name": r.name, "media": len(r.media), "status": r.status}
 
     # ---- erasure ----
     def erase(self, principal: Principal, record_id: int, reason: str = "erased") -> dict:
@@ -307,18 +326,15 @@ def _faces_of(session: Session, media_id: int) -> list[dict]:
 
 
 def _sha(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 
+# a failed analysis's error code -> its typed error (each has its own HTTP status)
+MEDIA_ERRORS = {cls.code: cls for cls in (EmptyFileError, FileTooLargeError, ImageTooLargeError, UnsupportedMediaError, CorruptImageError, CorruptVideoError)}
+
+
 def _typed_error(result: PhotoResult) -> MatcherError:
-    from matcher import errors
-
-    by_code = {cls.code: cls for cls in (errors.EmptyFileError, errors.FileTooLargeError, errors.ImageTooLargeError, errors.UnsupportedMediaError, errors.CorruptImageError)}
-    if hasattr(errors, "CorruptVideoError"):
-        by_code[errors.CorruptVideoError.code] = errors.CorruptVideoError
-    return by_code.get(result.error_code, InputError)(result.error_message or "this file could not be used")
+    return MEDIA_ERRORS.get(result.error_code, InputError)(result.error_message or "this file could not be used")
 
 
-__all__ = ["RecordService", "NotFoundError", "UploadOutcome", "report_status", "utcnow"]
+__all__ = ["RecordService", "UploadOutcome", "report_status", "utcnow"]

@@ -1,18 +1,24 @@
 """Search one side's index with query embeddings: best face per record, ranked by cosine.
 
 Fusion over a record's several photos (and calibration) belongs to the review layer;
-here a record's score is its best face pair.
+here a record's score is its best face pair. ``SearchService.photo`` is the audited ad-hoc
+search with one photo (API ``/v1/search``, ``matcher search``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from matcher.errors import InputError
 from matcher.index.faiss_index import FaceIndex
 from matcher.store import repo
+
+if TYPE_CHECKING:  # for annotations only: the container imports this module
+    from matcher.services.container import AnalyzedImage
 
 
 @dataclass(frozen=True)
@@ -44,3 +50,24 @@ def search_records(session: Session, index: FaceIndex, queries: np.ndarray, top_
             if current is None or score > current.score:
                 best[info.record_id] = SearchCandidate(info.external_id, float(score), face_id, info.media_sha256, query_face)
     return sorted(best.values(), key=lambda c: (-c.score, c.record_id))[:top_k]
+
+
+class SearchService:
+    def __init__(self, services) -> None:
+        self.services = services
+
+    def photo(self, data: bytes, side: str, top_k: int, actor: str, role: str, pack: str | None = None, request_id: str | None = None) -> tuple[AnalyzedImage, list[SearchCandidate]]:
+        """Faces of one photo searched against one side; audited (invariant 4)."""
+        if top_k < 1 or top_k > 1000:
+            raise InputError("top must be between 1 and 1000")
+        svc = self.services
+        analyzed = svc.analyze_bytes(data, pack)
+        queries = np.stack([f.embedding for f in analyzed.faces]) if analyzed.faces else np.zeros((0, 1), np.float32)
+        index = svc.index(side, pack)
+        with svc.sessions.begin() as session:
+            candidates = search_records(session, index, queries, top_k)
+            repo.audit(
+                session, actor, role, "search", "side", side, request_id,
+                faces=len(analyzed.faces), results=[c.record_id for c in candidates],
+            )
+        return analyzed, candidates

@@ -25,8 +25,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from matcher.types import CandidateKind, CandidateStatus, MediaKind, RecordStatus
 
 
 def utcnow() -> dt.datetime:
@@ -37,13 +40,10 @@ class Base(DeclarativeBase):
     pass
 
 
-CHILD = "child"
-REPORT = "report"
-SIDES = (CHILD, REPORT)
-
-
 class Record(Base):
-    """A child in care (side='child') or a missing-child report (side='report')."""
+    """A child in care or a missing-child report (``side``: a ``matcher.types.Side``).
+
+    String columns hold the ``matcher.types`` enums' values (``StrEnum``: no schema change)."""
 
     __tablename__ = "records"
     # ids are never reused (SQLite AUTOINCREMENT): an erased record's number must not come
@@ -51,7 +51,7 @@ class Record(Base):
     __table_args__ = (UniqueConstraint("side", "external_id", name="uq_record_side_external"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    side: Mapped[str] = mapped_column(String(8), index=True)
+    side: Mapped[str] = mapped_column(String(8), index=True)  # Side
     external_id: Mapped[str] = mapped_column(String(128))  # shelter record number / report number
     name: Mapped[str | None] = mapped_column(String(256))
     sex: Mapped[str | None] = mapped_column(String(16))
@@ -63,8 +63,10 @@ class Record(Base):
     languages: Mapped[str | None] = mapped_column(String(256))
     notes: Mapped[str | None] = mapped_column(Text)
     contact: Mapped[str | None] = mapped_column(Text)  # report only; staff eyes only
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=RecordStatus.OPEN)  # RecordStatus
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # set with every change to the template, cleared when the matching chunk that handled it commits
+    needs_match: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -80,7 +82,7 @@ class Media(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[str] = mapped_column(String(8), default="photo")  # photo | video
+    kind: Mapped[str] = mapped_column(String(8), default=MediaKind.PHOTO)  # MediaKind
     format: Mapped[str | None] = mapped_column(String(16))
     size_bytes: Mapped[int] = mapped_column(Integer)
     width: Mapped[int | None] = mapped_column(Integer)
@@ -89,6 +91,7 @@ class Media(Base):
     taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # EXIF date, or given
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     face_count: Mapped[int] = mapped_column(Integer, default=0)
+    age_at_photo: Mapped[float | None] = mapped_column(Float)  # years, as the family or staff gave it
 
     record: Mapped[Record] = relationship(back_populates="media")
     faces: Mapped[list[Face]] = relationship(back_populates="media", cascade="all, delete-orphan")
@@ -138,13 +141,13 @@ class Candidate(Base):
     __table_args__ = (UniqueConstraint("kind", "report_id", "child_id", name="uq_candidate_pair"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), default="match")  # match | duplicate
+    kind: Mapped[str] = mapped_column(String(16), default=CandidateKind.MATCH)  # CandidateKind
     report_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
     child_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
     pack: Mapped[str] = mapped_column(String(64))
     score: Mapped[float] = mapped_column(Float)
     fmr: Mapped[float | None] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=CandidateStatus.OPEN)  # CandidateStatus
     evidence: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
@@ -155,7 +158,7 @@ class Decision(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
-    verdict: Mapped[str] = mapped_column(String(16))  # confirmed | rejected | unsure
+    verdict: Mapped[str] = mapped_column(String(16))  # Verdict
     reviewer: Mapped[str] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
     score_at_decision: Mapped[float | None] = mapped_column(Float)
@@ -171,7 +174,7 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(128))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))  # Role
     action: Mapped[str] = mapped_column(String(32))
     object_type: Mapped[str | None] = mapped_column(String(32))
     object_id: Mapped[str | None] = mapped_column(String(128))
@@ -185,7 +188,7 @@ class Erasure(Base):
     __tablename__ = "erasures"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    side: Mapped[str] = mapped_column(String(8))
+    side: Mapped[str] = mapped_column(String(8))  # Side
     external_id: Mapped[str] = mapped_column(String(128))
     media_sha256: Mapped[list] = mapped_column(JSON, default=list)
     erased_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -204,12 +207,30 @@ class CalibrationRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class CohortRow(Base):
+    """A record's K best record-pair scores against one side (``review.cohorts``), kept for
+    score normalisation: ``top`` is ``[[record_id, score], ...]``, best first."""
+
+    __tablename__ = "cohorts"
+    __table_args__ = (UniqueConstraint("record_id", "pack", "against", name="uq_cohort"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    pack: Mapped[str] = mapped_column(String(64))
+    against: Mapped[str] = mapped_column(String(8))  # the side the scores were taken against
+    top: Mapped[list] = mapped_column(JSON, default=list)
+    mean: Mapped[float] = mapped_column(Float)
+    std: Mapped[float] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
 class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
-    role: Mapped[str] = mapped_column(String(16))  # family | shelter | reviewer | admin
+    role: Mapped[str] = mapped_column(String(16))  # one of types.USER_ROLES
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
 

@@ -10,7 +10,8 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from matcher.store.models import SIDES, AuditEvent, Embedding, Face, Media, Record
+from matcher.store.models import AuditEvent, Embedding, Erasure, Face, Media, Record
+from matcher.types import Side
 from matcher.vectors import stack_bytes
 
 RECORD_FIELDS = ("name", "sex", "birth_year", "birth_date", "shelter", "event_on", "event_at", "languages", "notes", "contact")
@@ -31,8 +32,8 @@ def get_record(session: Session, side: str, external_id: str) -> Record | None:
 
 def upsert_record(session: Session, side: str, external_id: str, fields: dict) -> Record:
     """The record with this number on this side, created if new; given fields fill empty ones."""
-    if side not in SIDES:
-        raise ValueError(f"side must be one of {SIDES}")
+    if side not in tuple(Side):
+        raise ValueError(f"side must be one of {', '.join(Side)}")
     record = get_record(session, side, external_id)
     if record is None:
         record = Record(side=side, external_id=external_id, **{k: v for k, v in fields.items() if k in RECORD_FIELDS})
@@ -62,8 +63,6 @@ def known_media_by_record(session: Session, side: str) -> dict[str, set[str]]:
 
 def erased_media_by_record(session: Session, side: str) -> dict[str, set[str]]:
     """sha256 of the media of erased records, by record number (from the tombstones)."""
-    from matcher.store.models import Erasure
-
     out: dict[str, set[str]] = {}
     for external_id, hashes in session.execute(select(Erasure.external_id, Erasure.media_sha256).where(Erasure.side == side)):
         out.setdefault(external_id, set()).update(hashes or ())
@@ -122,7 +121,7 @@ def audit(session: Session, actor: str, role: str, action: str, object_type: str
 
 def counts(session: Session) -> dict:
     out: dict = {}
-    for side in SIDES:
+    for side in Side:
         records = session.scalar(select(func.count()).select_from(Record).where(Record.side == side))
         media = session.scalar(select(func.count()).select_from(Media).join(Record).where(Record.side == side))
         faces = session.scalar(select(func.count()).select_from(Face).join(Media).join(Record).where(Record.side == side))

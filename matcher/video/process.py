@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from matcher.faces.types import Face
+from matcher.faces.types import DetectedFace
 from matcher.video.decode import DecodeStats, VideoLimits, iter_frames
+from matcher.vectors import l2_normalize
 from matcher.video.tracking import (
     FrameDetections,
     TrackerParams,
@@ -27,7 +28,7 @@ FRAME_BATCH = 8  # frames analysed together (bounded memory: 8 x 1280x720x3 = 22
 @dataclass(frozen=True, eq=False)
 class TrackFace:
     time: float
-    face: Face = field(repr=False)
+    face: DetectedFace = field(repr=False)
 
     @property
     def quality(self) -> float:
@@ -48,8 +49,7 @@ class Track:
 
     def template(self) -> np.ndarray:
         """Unit mean of the kept faces' embeddings."""
-        mean = np.mean([f.embedding for f in self.faces], axis=0)
-        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        return l2_normalize(np.mean([f.embedding for f in self.faces], axis=0))
 
     def summary(self) -> dict:
         return {
@@ -105,7 +105,7 @@ def analyze_video(data: bytes, pipeline, options: VideoOptions = VideoOptions())
     limits, params, faces_per_track = options.limits, options.tracker, options.faces_per_track
     stats = DecodeStats()
     frames: list[FrameDetections] = []
-    faces: list[list[Face]] = []  # per sampled frame, for the faces finally kept
+    faces: list[list[DetectedFace]] = []  # per sampled frame, for the faces finally kept
     batch: list = []
 
     def flush() -> None:

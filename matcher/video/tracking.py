@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matcher.vectors import cosine_matrix, l2_normalize
+
 
 @dataclass(frozen=True)
 class TrackerParams:
@@ -53,11 +55,6 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v)
-    return v / n if n > 0 else v
-
-
 def link_tracks(frames: Sequence[FrameDetections], params: TrackerParams = TrackerParams()) -> list[list[tuple[int, int]]]:
     """Tracks as lists of (frame index, detection index), in order of first appearance."""
     members: list[list[tuple[int, int]]] = []
@@ -71,8 +68,8 @@ def link_tracks(frames: Sequence[FrameDetections], params: TrackerParams = Track
         emb = np.asarray(frame.embeddings, np.float32)
         assigned: dict[int, int] = {}  # detection -> track
         if members:
-            means = np.stack([_unit(s) for s in sums])
-            sim = emb @ means.T  # (n, tracks)
+            means = l2_normalize(np.stack(sums))
+            sim = cosine_matrix(emb, means)  # (n, tracks)
             iou = iou_matrix(frame.boxes, np.stack(last_box))
             active = np.array([frame.time - t <= params.max_gap_s for t in last_time])
             overlap_ok = (iou >= params.min_iou) & (sim >= params.min_link_similarity) & active[None, :]

@@ -12,35 +12,35 @@ from matcher.api.schemas import ReportIn
 from matcher.api.uploads import accept_upload
 from matcher.services.accounts import Principal
 from matcher.services.container import Services
-from matcher.store.models import REPORT
+from matcher.types import Role, Side
 
 router = APIRouter(prefix="/v1/reports", tags=["families"])
-READERS = require("family", "reviewer", "admin")
-WRITERS = require("family", "admin")
+READERS = require(Role.FAMILY, Role.REVIEWER, Role.ADMIN)
+WRITERS = require(Role.FAMILY, Role.ADMIN)
 
 
 @router.post("", status_code=201)
 def create_report(body: ReportIn, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
     """File a missing-child report. The family then adds photos or videos."""
-    return svc.records.create(who, REPORT, body.fields())
+    return svc.records.create(who, Side.REPORT, body.fields())
 
 
 @router.get("")
 def list_reports(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9), who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> list[dict]:
     """A family sees its own reports; reviewers and admins see all."""
-    return svc.records.list(who, REPORT, limit, offset)
+    return svc.records.list(who, Side.REPORT, limit, offset)
 
 
 @router.get("/{report_id}")
 def get_report(report_id: Id, who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> dict:
     """Details and status (received, under review, closed) — never candidates or scores."""
-    return svc.records.get(report_id, who, REPORT)
+    return svc.records.get(report_id, who, Side.REPORT)
 
 
 @router.post("/{report_id}/media", dependencies=[Depends(limited("upload", "rate_uploads_per_minute"))])
 async def upload_report_media(request: Request, report_id: Id, file: UploadFile = File(...), who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> JSONResponse:
     """A photo (faces found at once) or a video (processed in the background: 202 + job URL)."""
-    return await accept_upload(svc, who, report_id, REPORT, file)
+    return await accept_upload(svc, who, report_id, Side.REPORT, file)
 
 
 @router.get("/{report_id}/media/{media_id}/faces")

@@ -11,10 +11,11 @@ from matcher.api.schemas import DecisionIn
 from matcher.api.uploads import read_capped
 from matcher.services.accounts import Principal
 from matcher.services.container import Services
+from matcher.types import USER_ROLES, Role, Side
 
 router = APIRouter(tags=["reviewers"])
-REVIEW = require("reviewer", "admin")
-ANY = require("family", "shelter", "reviewer", "admin")
+REVIEW = require(Role.REVIEWER, Role.ADMIN)
+ANY = require(*USER_ROLES)
 NO_STORE = {"Cache-Control": "no-store, private", "X-Content-Type-Options": "nosniff"}
 
 
@@ -28,19 +29,19 @@ def queue(
     svc: Services = Depends(get_services),
 ) -> list[dict]:
     """Candidates, strongest first (plausible before implausible, then false-match rate)."""
-    rows = svc.queue(None if status == "all" else status, limit + offset, kind)
+    rows = svc.review.queue(None if status == "all" else status, limit + offset, kind)
     return rows[offset:]
 
 
 @router.get("/v1/candidates/{candidate_id}")
 def candidate(candidate_id: Id, request: Request, who: Principal = Depends(REVIEW), svc: Services = Depends(get_services)) -> dict:
     """Both records, scores, false-match rate, age plausibility and evidence (audited)."""
-    return svc.candidate(candidate_id, who.actor, who.role, request_id(request))
+    return svc.review.candidate(candidate_id, who.actor, who.role, request_id(request))
 
 
 @router.post("/v1/candidates/{candidate_id}/decision")
 def decide(candidate_id: Id, body: DecisionIn, request: Request, who: Principal = Depends(REVIEW), svc: Services = Depends(get_services)) -> dict:
-    return svc.decide(candidate_id, body.verdict, who.actor, body.note, who.role, request_id(request))
+    return svc.review.decide(candidate_id, body.verdict, who.actor, body.note, who.role, request_id(request))
 
 
 @router.post("/v1/search", dependencies=[Depends(limited("search", "rate_searches_per_minute"))])
@@ -54,8 +55,8 @@ async def search(
 ) -> dict:
     """Ad-hoc search with a photo (audited). Nothing is stored."""
     data = await read_capped(file, svc.settings.max_upload_bytes)
-    record_side = "child" if side == "children" else "report"
-    analyzed, found = await run_in_threadpool(svc.search_photo, data, record_side, top, who.actor, who.role, None, request_id(request))
+    record_side = Side.from_plural(side)
+    analyzed, found = await run_in_threadpool(svc.search.photo, data, record_side, top, who.actor, who.role, None, request_id(request))
     return {"faces": len(analyzed.faces), "candidates": [c.as_dict() for c in found]}
 
 

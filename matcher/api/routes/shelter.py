@@ -10,41 +10,41 @@ from fastapi.responses import JSONResponse
 from matcher.api.deps import Id, get_services, limited, require
 from matcher.api.schemas import ChildIn, ChildPatch, ImportIn
 from matcher.api.uploads import accept_upload
-from matcher.services.accounts import ForbiddenError, Principal
-from matcher.errors import InputError
+from matcher.errors import ForbiddenError, InputError
+from matcher.services.accounts import Principal
 from matcher.services.container import Services
-from matcher.store.models import CHILD
+from matcher.types import Role, Side
 
 router = APIRouter(prefix="/v1/children", tags=["shelters"])
-READERS = require("shelter", "reviewer", "admin")
-WRITERS = require("shelter", "admin")
+READERS = require(Role.SHELTER, Role.REVIEWER, Role.ADMIN)
+WRITERS = require(Role.SHELTER, Role.ADMIN)
 
 
 @router.post("", status_code=201)
 def create_child(body: ChildIn, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
-    return svc.records.create(who, CHILD, body.fields())
+    return svc.records.create(who, Side.CHILD, body.fields())
 
 
 @router.get("")
 def list_children(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9), who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> list[dict]:
-    return svc.records.list(who, CHILD, limit, offset)
+    return svc.records.list(who, Side.CHILD, limit, offset)
 
 
 @router.get("/{child_id}")
 def get_child(child_id: Id, who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> dict:
-    return svc.records.get(child_id, who, CHILD)
+    return svc.records.get(child_id, who, Side.CHILD)
 
 
 @router.patch("/{child_id}")
 def update_child(child_id: Id, body: ChildPatch, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
     fields = body.fields()
     fields.pop("number", None)
-    return svc.records.update(who, child_id, CHILD, fields)
+    return svc.records.update(who, child_id, Side.CHILD, fields)
 
 
 @router.post("/{child_id}/media", dependencies=[Depends(limited("upload", "rate_uploads_per_minute"))])
 async def upload_child_media(child_id: Id, file: UploadFile = File(...), who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> JSONResponse:
-    return await accept_upload(svc, who, child_id, CHILD, file)
+    return await accept_upload(svc, who, child_id, Side.CHILD, file)
 
 
 @router.post("/import", status_code=202)

@@ -3,8 +3,8 @@
 The cookie holds only a random session id (32 bytes, URL-safe); the signed-in principal
 and the session's CSRF token live server-side, in memory (one process, like the rate
 limiter). The bearer token a person pasted is checked once with ``authenticate`` and is
-never stored. Each request re-checks the token row, so revoking a token, its expiry or
-disabling the account ends the web session too.
+never stored. Each request re-checks the token (``AccountService.still_valid``), so revoking
+a token, its expiry or disabling the account ends the web session too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 
 from matcher.services.accounts import Principal
-from matcher.store.models import Token, User, utcnow
 
 COOKIE = "matcher_session"
 PRE_COOKIE = "matcher_signin"  # double-submit CSRF token for the sign-in form (no session yet)
@@ -67,14 +66,6 @@ class SessionStore:
     def _expire(self, now: float) -> None:
         for sid in [k for k, s in self._sessions.items() if now - s.seen > IDLE_SECONDS or now - s.created > MAX_SECONDS]:
             del self._sessions[sid]
-
-
-def token_still_valid(db_session, principal: Principal) -> bool:
-    row = db_session.get(Token, principal.token_id)
-    if row is None or row.revoked or (row.expires_at is not None and row.expires_at <= utcnow()):
-        return False
-    user = db_session.get(User, principal.user_id)
-    return user is not None and not user.disabled and user.role == principal.role
 
 
 def same(a: str | None, b: str | None) -> bool:

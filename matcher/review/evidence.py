@@ -1,0 +1,55 @@
+"""The facts beside the face score (pure): age plausibility inputs and name agreement.
+
+``age_facts`` turns two records and the best face pair's photos into ``review.age.AgeFacts``.
+When someone gave the child's age in a photo (most family photos are scans or forwards with
+no date, so the upload date says nothing about when it was taken), that age wins:
+
+* with a birth year, the photo is dated to the middle of the year the child had that age;
+* without a birth year but with a dated photo, the birth year is estimated from the two.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from matcher.review.age import AgeFacts
+
+
+def birth_year_of(record) -> int | None:
+    return record.birth_year or (record.birth_date.year if record.birth_date else None)
+
+
+def photo_facts(birth_year: int | None, photo_date: dt.date | None, age: float | None) -> tuple[int | None, dt.date | None]:
+    """(birth year, photo date) after using the age given with a photo, if any."""
+    if age is None:
+        return birth_year, photo_date
+    if birth_year is not None:
+        year = int(birth_year + age)
+        return birth_year, dt.date(max(1, min(9999, year)), 7, 1)
+    if photo_date is not None:
+        year = photo_date.year + (photo_date.timetuple().tm_yday - 1) / 365.25
+        return int(round(year - age - 0.5)), photo_date  # born mid-year, as review.age assumes
+    return birth_year, photo_date
+
+
+def age_facts(report, child, report_photo: dt.date | None, child_photo: dt.date | None, report_age: float | None = None, child_age: float | None = None) -> AgeFacts:
+    """Facts for a (report, child) pair; for a duplicate pass the two records in id order."""
+    ry, rdate = photo_facts(birth_year_of(report), report_photo, report_age)
+    cy, cdate = photo_facts(birth_year_of(child), child_photo, child_age)
+    return AgeFacts(
+        report_birth_year=ry,
+        report_last_seen=report.event_on if report.side == "report" else None,
+        report_sex=report.sex,
+        report_photo_date=rdate,
+        child_birth_year=cy,
+        child_found=child.event_on if child.side == "child" else None,
+        child_sex=child.sex,
+        child_photo_date=cdate,
+    )
+
+
+def name_level(report_name: str | None, child_name: str | None) -> str:
+    """``same`` | ``similar`` | ``different`` | ``unknown`` (``review.names``)."""
+    from matcher.review.names import compare_names  # optional until the names module lands
+
+    return compare_names(report_name, child_name).level

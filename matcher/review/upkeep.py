@@ -1,0 +1,130 @@
+"""Gallery-wide upkeep for matching: the calibration and the full cohort refresh.
+
+Both describe the whole gallery and are refreshed together when it has grown by
+``GROWTH`` (10 %) since they were measured, or when the score they describe changed
+(normalisation switched on or off, another ``K``). Between refreshes each match keeps the
+cohorts it touches fresh incrementally (``review.cohorts``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from matcher.review import cohorts as coh
+from matcher.review.calibration import Calibration, calibrate
+from matcher.review.normalization import Cohort, cohorts_of_rows
+from matcher.review.templates import side_owners
+from matcher.store import repo
+from matcher.store.models import CalibrationRow, CohortRow, Embedding, Face, Media, Record
+from matcher.vectors import stack_bytes
+
+log = logging.getLogger(__name__)
+GROWTH = 0.1
+COHORT_PLAN = (("child", "child"), ("report", "child"), ("report", "report"))  # (records, against)
+
+
+def gallery_size(session: Session, pack: str) -> int:
+    return int(session.scalar(select(func.count(func.distinct(Media.record_id))).join(Face).join(Embedding).where(Embedding.pack == pack, Face.selected.is_(True))) or 0)
+
+
+def current_calibration(session: Session, services, pack: str, dim: int, prior: tuple[float, float], norm: bool, k: int) -> Calibration:
+    """The stored calibration while it still describes the gallery; otherwise cohorts are
+    refreshed (when normalising) and the calibration measured again."""
+    n_records = gallery_size(session, pack)
+    row = session.scalar(select(CalibrationRow).where(CalibrationRow.pack == pack).order_by(CalibrationRow.id.desc()).limit(1))
+    if row is not None:
+        data = row.data or {}
+        same_score = bool(data.get("normalised", False)) == norm and (not norm or data.get("k") == k)
+        if same_score and row.n_records <= n_records <= row.n_records * (1 + GROWTH):
+            return Calibration.from_dict(data).or_prior(*prior)
+    stats = None
+    if norm:
+        refresh_cohorts(session, services, pack, dim, k, Cohort(prior[0], prior[1], 0))
+        stats = {}
+        for r in session.execute(select(CohortRow.record_id, CohortRow.mean, CohortRow.std, Record.side, CohortRow.against).join(Record, Record.id == CohortRow.record_id).where(CohortRow.pack == pack)):
+            if r[3] == r[4]:  # a record's cohort against its own side
+                stats[r[0]] = (r[1], r[2])
+    sides = []
+    for side in ("child", "report"):
+        rows = session.execute(
+            select(Media.record_id, Embedding.vector)
+            .join(Record, Record.id == Media.record_id)
+            .join(Face, Face.media_id == Media.id)
+            .join(Embedding, Embedding.face_id == Face.id)
+            .where(Embedding.pack == pack, Face.selected.is_(True), Record.side == side)
+        ).all()
+        sides.append((stack_bytes((r[1] for r in rows), dim), np.array([r[0] for r in rows], np.int64)))
+    calibration = calibrate(pack, sides, cohorts=stats)
+    data = calibration.as_dict() | {"k": k}
+    session.add(CalibrationRow(pack=pack, n_records=n_records, data=data))
+    log.info("calibration for %s refreshed: %d records, %d impostor pairs (normalised: %s)", pack, calibration.n_records, calibration.n_pairs, norm)
+    return calibration.or_prior(*prior)
+
+
+def refresh_cohorts(session: Session, services, pack: str, dim: int, k: int, prior: Cohort) -> int:
+    """Recompute every record's cohorts from one index search per (records, against) pair."""
+    written = 0
+    for records_side, against in COHORT_PLAN:
+        face_ids, vectors = repo.side_embeddings(session, records_side, pack, dim)
+        index = services.index(against, pack)
+        if not len(face_ids) or len(index) == 0:
+            continue
+        _, owner = side_owners(session, records_side, pack)
+        g_faces, g_owner = side_owners(session, against, pack)
+        kf = min(len(index), 3 * k + 8)
+        labels, scores = _search_arrays(index, vectors, kf)
+        hit_owner = g_owner[np.clip(np.searchsorted(g_faces, labels), 0, len(g_faces) - 1)]
+        hit_owner = np.where(labels >= 0, hit_owner, -1)
+        top = top_records(owner, hit_owner, scores, k)
+        existing = coh.load(session, top, pack, against)
+        for rid, lst in top.items():
+            coh.put(session, existing, rid, pack, against, lst, k, prior)
+            written += 1
+    session.flush()
+    log.info("cohorts for %s refreshed: %d lists", pack, written)
+    return written
+
+
+def _search_arrays(index, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = index.search(vectors, k)
+    labels = np.full((len(rows), k), -1, np.int64)
+    scores = np.full((len(rows), k), -np.inf, np.float32)
+    for i, row in enumerate(rows):
+        if row:
+            ids, s = zip(*row, strict=True)
+            labels[i, : len(ids)] = ids
+            scores[i, : len(s)] = s
+    return labels, scores
+
+
+def top_records(query_owner: np.ndarray, hit_owner: np.ndarray, scores: np.ndarray, k: int) -> dict[int, list[list]]:
+    """Face hits -> each query record's K best other records (best face pair), vectorised."""
+    q = np.repeat(query_owner, hit_owner.shape[1])
+    g = hit_owner.ravel()
+    s = scores.ravel().astype(np.float64)
+    keep = (g >= 0) & (g != q) & np.isfinite(s)
+    q, g, s = q[keep], g[keep], s[keep]
+    if q.size == 0:
+        return {}
+    order = np.lexsort((-s, g, q))  # by query record, other record, best score first
+    q, g, s = q[order], g[order], s[order]
+    first = np.ones(q.size, bool)
+    first[1:] = (q[1:] != q[:-1]) | (g[1:] != g[:-1])
+    q, g, s = q[first], g[first], s[first]  # best pair per (query, other)
+    order = np.lexsort((g, -s, q))
+    q, g, s = q[order], g[order], s[order]
+    starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
+    rank = np.arange(q.size) - np.repeat(starts, np.diff(np.r_[starts, q.size]))
+    out: dict[int, list[list]] = {}
+    for qi, gi, si in zip(q[rank < k].tolist(), g[rank < k].tolist(), s[rank < k].tolist(), strict=True):
+        out.setdefault(qi, []).append([gi, round(si, 6)])
+    return out
+
+
+def cohort_arrays(scores: np.ndarray, k: int, prior: Cohort):
+    """(means, stds, counts) of each row's K best (used by evaluation)."""
+    return cohorts_of_rows(scores, k, prior)

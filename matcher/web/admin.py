@@ -1,0 +1,118 @@
+"""Admin pages: users and tokens, the audit log, erasure of a record, model health."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from matcher.api.deps import Id, get_services
+from matcher.errors import MatcherError
+from matcher.services.container import Services
+from matcher.types import USER_ROLES, RecordStatus
+from matcher.web.common import ADMIN, IMG_HEADERS, check_csrf, redirect, render
+from matcher.web.cookies import WebSession
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/admin")
+def admin_home(request: Request, s: WebSession = Depends(ADMIN)) -> Response:
+    return render(request, "admin_home.html", s)
+
+
+# ---- users and tokens ----
+def _users_page(request: Request, s: WebSession, svc: Services, status: int = 200, new_token: dict | None = None) -> Response:
+    return render(request, "admin_users.html", s, status, users=svc.accounts.list_users(), tokens=svc.accounts.tokens(500), roles=USER_ROLES, new_token=new_token)
+
+
+@router.get("/admin/users")
+def users_page(request: Request, s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+    return _users_page(request, s, svc)
+
+
+@router.post("/admin/users")
+def add_user(request: Request, name: str = Form(""), user_role: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+    check_csrf(s, csrf)
+    try:
+        svc.accounts.add_user(name.strip(), user_role, s.principal.actor)
+        s.flash.append(f"User {name.strip()} added as {user_role}. Create a token for them below.")
+    except MatcherError as exc:
+        s.flash.append(f"Could not add the user: {exc.message}")
+    return redirect("/admin/users")
+
+
+@router.post("/admin/tokens")
+def create_token(request: Request, user: str = Form(""), days: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+    check_csrf(s, csrf)
+    try:
+        lifetime = float(days) if days.strip() else None
+        if lifetime is not None and not 0 < lifetime <= 3650:
+            raise ValueError
+    except ValueError:
+        s.flash.append("Days must be a number between 1 and 3650.")
+        return redirect("/admin/users")
+    try:
+        new = svc.accounts.create_token(user.strip(), lifetime, s.principal.actor)
+    except MatcherError as exc:
+        s.flash.append(f"Could not create the token: {exc.message}")
+        return redirect("/admin/users")
+    # shown once, in this response only (no redirect, never stored)
+    return _users_page(request, s, svc, 201, new)
+
+
+@router.post("/admin/tokens/{token_id}/revoke")
+def revoke_token(token_id: Id, csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+    check_csrf(s, csrf)
+    svc.accounts.revoke_token(token_id, s.principal.actor)
+    s.flash.append(f"Token {token_id} revoked.")
+    return redirect("/admin/users")
+
+
+# ---- audit log ----
+@router.get("/admin/audit")
+def audit_page(request: Request, actor: str = Query("", max_length=128), action: str = Query("", max_length=32), limit: int = Query(200, ge=1, le=5000), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+    events = svc.audit.latest(actor.strip() or None, action.strip() or None, limit)
+    return render(request, "admin_audit.html", s, events=events, actor=actor, action=action, limit=limit)
+
+
+# ---- erasure ----
+@router.get("/admin/erase")
+def erase_form(request: Request, record: str = Query("", max_length=20), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+    target = None
+    if record.strip().isdigit() and 1 <= int(record) <= 2**62:
+        found = svc.records.erase_target(int(record))
+        target = found if found is not None and found["status"] != RecordStatus.WITHDRAWN else None
+        if target is None:
+            s.flash.append(f"No record {record}.")
+    return render(request, "admin_erase.html", s, target=target, record=record)
+
+
+@router.post("/admin/erase/{record_id}")
+async def erase(record_id: Id, confirm: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+    check_csrf(s, csrf)
+    found = svc.records.erase_target(record_id)
+    number = found["number"] if found is not None else None
+    if number is None or confirm.strip() != number:
+        s.flash.append("Nothing was erased: type the record number exactly to confirm.")
+        return redirect(f"/admin/erase?record={record_id}")
+    out = await run_in_threadpool(svc.records.erase, s.principal, record_id, "erase")
+    s.flash.append(f"Record {number} erased: {out['media']} files, {out['faces']} faces, {out['candidates']} candidates removed; a tombstone remains.")
+    return redirect("/admin/erase")
+
+
+# ---- model health ----
+@router.get("/admin/health")
+def health_page(request: Request, s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+    summary = svc.health.summary()
+    return render(request, "admin_health.html", s, counts=summary["counts"], calibration=summary["calibration"], pack=svc.settings.pack, queue_fmr=svc.settings.queue_fmr)
+
+
+@router.get("/admin/health/scores.png")
+def scores_plot(s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+    return Response(svc.health.scores_png(), media_type="image/png", headers=IMG_HEADERS)
+
+
+@router.get("/admin/health/impostors.png")
+def impostor_plot(s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+    return Response(svc.health.impostors_png(), media_type="image/png", headers=IMG_HEADERS)
