@@ -75,15 +75,23 @@ def search(
     side: Annotated[SideChoice, typer.Option(help="which side to search")] = SideChoice.children,
     pack: Annotated[str | None, typer.Option(help="model pack")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per photo")] = False,
+    name: Annotated[str | None, typer.Option(help="the child's name as known, any script: a matching name ranks first within the list")] = None,
+    birth_year: Annotated[int | None, typer.Option(help="birth year or estimate: implausible ages rank last")] = None,
+    sex: Annotated[str | None, typer.Option(help="F or M")] = None,
+    age: Annotated[float | None, typer.Option(help="the child's age in the photo, years")] = None,
 ) -> None:
-    """Search the index with photos: records ranked by their best face's similarity (audited)."""
+    """Search the index with photos: records ranked as for reviewers (normalised score, age and
+    name as the settings say), audited."""
     services = get_services(ctx)
+    from matcher.services.search import QueryFacts  # heavy (FAISS); keeps `matcher --help` fast
+
+    facts = QueryFacts(name, birth_year, sex, age)
     failed = 0
     for path in photos:
         out: dict = {"query": str(path), "faces": 0, "candidates": []}
 
         def work(out=out, path=path) -> None:
-            analyzed, candidates = services.search.photo(services.read_file(path), side.record_side, top, actor(), Role.STAFF, pack)
+            analyzed, candidates = services.search.photo(services.read_file(path), side.record_side, top, actor(), Role.STAFF, pack, facts=facts)
             out["faces"] = len(analyzed.faces)
             out["candidates"] = [c.as_dict() for c in candidates]
 
@@ -95,7 +103,9 @@ def search(
         else:
             typer.echo(f"{path}: {out['faces']} face(s)")
             for rank, c in enumerate(out["candidates"], start=1):
-                typer.echo(f"  {rank:3d}. record {c['record_id']}  score {c['score']:.3f}")
+                extra = f"  name {c['name']}" if c.get("name") else ""
+                flag = "  (implausible age/sex)" if c.get("plausible") is False else ""
+                typer.echo(f"  {rank:3d}. record {c['record_id']}  score {c['score']:.3f} (cosine {c['raw_score']:.3f}){extra}{flag}")
     raise typer.Exit(1 if failed else 0)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from matcher.errors import CandidateNotFound
 from matcher.review.decisions import decide
-from matcher.review.matching import Matcher, strength_key
+from matcher.review.matching import match_pending, strength_key
 from matcher.store import repo
 from matcher.store.models import Candidate, Decision, Face, Record
 from matcher.types import CandidateStatus, MediaKind, Role, Side
@@ -41,9 +41,7 @@ class ReviewService:
     # ---- matching ----
     def match(self, record_ids: list[int], pack: str | None = None) -> int:
         """Match records that got new faces against the other side (and their own, for duplicates)."""
-        matcher = Matcher(self.services, pack)
-        with self.services.sessions.begin() as session:
-            return len(matcher.match(session, record_ids))
+        return match_pending(self.services, record_ids, pack)
 
     # ---- queue ----
     def queue(self, status: str | None = CandidateStatus.OPEN, limit: int = 50, kind: str | None = None) -> list[dict]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -11,6 +11,7 @@ from matcher.api.schemas import DecisionIn
 from matcher.api.uploads import read_capped
 from matcher.services.accounts import Principal
 from matcher.services.container import Services
+from matcher.services.search import QueryFacts
 from matcher.types import USER_ROLES, Role, Side
 
 router = APIRouter(tags=["reviewers"])
@@ -50,13 +51,19 @@ async def search(
     file: UploadFile = File(...),
     side: str = Query("children", pattern="^(children|reports)$"),
     top: int = Query(20, ge=1, le=200),
+    name: str | None = Form(None, max_length=256, description="the child's name as known (any script); ranks a matching name first within the list"),
+    birth_year: int | None = Form(None, ge=1900, le=2100, description="birth year (or estimate); implausible ages rank last"),
+    sex: str | None = Form(None, max_length=16),
+    age_at_photo: float | None = Form(None, ge=0, le=30, description="the child's age in this photo, in years"),
     who: Principal = Depends(REVIEW),
     svc: Services = Depends(get_services),
 ) -> dict:
-    """Ad-hoc search with a photo (audited). Nothing is stored."""
+    """Ad-hoc search with a photo (audited). Nothing is stored. Names and facts go in the form
+    body (never the URL, which proxies log), and are not written to the audit log."""
     data = await read_capped(file, svc.settings.max_upload_bytes)
     record_side = Side.from_plural(side)
-    analyzed, found = await run_in_threadpool(svc.search.photo, data, record_side, top, who.actor, who.role, None, request_id(request))
+    facts = QueryFacts(name or None, birth_year, sex or None, age_at_photo)
+    analyzed, found = await run_in_threadpool(svc.search.photo, data, record_side, top, who.actor, who.role, None, request_id(request), facts)
     return {"faces": len(analyzed.faces), "candidates": [c.as_dict() for c in found]}
 
 
