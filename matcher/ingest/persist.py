@@ -33,13 +33,14 @@ def write_blobs(blobs: BlobStore, result: PhotoResult) -> None:
         blobs.put(face.crop_jpeg)
 
 
-def store_media(session: Session, record: Record, result: PhotoResult, pack: str, original_name: str | None, auto_select: bool = True) -> tuple[Media, list[tuple[int, bytes]]]:
+def store_media(session: Session, record: Record, result: PhotoResult, pack: str, original_name: str | None, auto_select: bool = True, age_at_photo: float | None = None) -> tuple[Media, list[tuple[int, bytes]]]:
     """Media, faces and embeddings rows. Returns the media and the (face id, vector) of its
     template faces: a video's main track, or a photo's chosen face when ``auto_select``
     (a family photo with several faces waits for the family to pick)."""
     media = Media(
         record_id=record.id, sha256=result.sha256, kind=result.kind, format=result.format, size_bytes=result.size_bytes,
         width=result.width, height=result.height, original_name=original_name, taken_at=result.taken_at, face_count=len(result.faces),
+        age_at_photo=age_at_photo,
     )
     session.add(media)
     session.flush()
@@ -56,4 +57,7 @@ def store_media(session: Session, record: Record, result: PhotoResult, pack: str
         session.add(face)
         faces.append((face, f.embedding))
     session.flush()
-    return media, [(face.id, vector) for face, vector in faces if face.selected]
+    template = [(face.id, vector) for face, vector in faces if face.selected]
+    if template:  # matched by the next matching run, even if this process dies first
+        record.needs_match = True
+    return media, template

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -39,6 +40,10 @@ class Calibration:
     source: str = "gallery"  # "gallery" or "prior" (the pack's, while the gallery is too small)
     normalised: bool = False  # measured on S-normalised scores (review.normalization)
 
+    @cached_property
+    def _scores(self) -> np.ndarray:  # the tuple as an array, built once (fmr is called per pair)
+        return np.asarray(self.sorted_scores, dtype=np.float64)
+
     @property
     def gumbel(self) -> tuple[float, float]:
         beta = max(self.std, 1e-3) * math.sqrt(6) / math.pi
@@ -52,7 +57,7 @@ class Calibration:
         """Monotone in ``score``: the empirical rate while at least ``MIN_TAIL`` impostor
         pairs lie above it; beyond, the Gumbel tail anchored to the last empirical point
         (so the curve is continuous there), never below what the sample itself shows."""
-        scores = np.asarray(self.sorted_scores)
+        scores = self._scores
         n = scores.size
         above = n - int(np.searchsorted(scores, score, side="left"))
         if above >= MIN_TAIL:

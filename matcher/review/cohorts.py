@@ -12,25 +12,28 @@ records of that side (``review.normalization``). Which cohorts exist:
 Freshness: whenever a record is matched its own cohorts are recomputed from the search it
 runs anyway, and each record it meets on the way has the new score merged into its top-K
 (``merge_top``: exact for everyone the new record's search reached). Erasure removes the
-erased record from the lists that hold it. A full refresh (``refresh``) runs with the
-calibration refresh (the gallery grew by 10 %) and on ``matcher reindex``.
+erased record from the lists that hold it (``forget``). A full refresh
+(``review.upkeep.refresh_cohorts``) runs with the calibration refresh (the gallery grew by
+10 %) and on ``matcher reindex``.
+
+``CohortTable`` reads only the numbers (mean, spread, K-th score) of the records a match
+touches, and the stored lists only of those a new score actually enters; writes are bulk.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from matcher.review.normalization import Cohort, cohort_of
 from matcher.store.models import CohortRow
 
 Top = list[list]  # [[record_id, score], ...], best first
-
-
-def against_for(side: str, kind: str) -> str:
-    """The side a record's cohort is taken against for a candidate of this kind."""
-    return "child" if kind == "match" else side
+NO_KTH = -1.0  # below any cosine: while a list has fewer than K entries every score enters
+CHUNK = 900
 
 
 def merge_top(top: Top, new: dict[int, float], k: int, drop: set[int] | frozenset[int] = frozenset()) -> Top:
@@ -43,51 +46,93 @@ def merge_top(top: Top, new: dict[int, float], k: int, drop: set[int] | frozense
     return [[rid, round(s, 6)] for rid, s in best]
 
 
-def as_cohort(row: CohortRow | None, prior: Cohort) -> Cohort:
-    return prior if row is None else Cohort(row.mean, row.std, row.n) if row.n else prior
+@dataclass
+class _State:
+    row_id: int | None
+    cohort: Cohort
+    kth: float
+    top: Top | None = None  # loaded only when the list must change
+    dirty: bool = False
 
 
-def load(session: Session, record_ids, pack: str, against: str) -> dict[int, CohortRow]:
-    ids = sorted({int(i) for i in record_ids})
-    out: dict[int, CohortRow] = {}
-    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-        chunk = ids[start : start + 900]
-        rows = session.scalars(select(CohortRow).where(CohortRow.pack == pack, CohortRow.against == against, CohortRow.record_id.in_(chunk)))
-        out.update({r.record_id: r for r in rows})
-    return out
+class CohortTable:
+    """The cohorts of one (pack, against) side for the records a match touches."""
 
+    def __init__(self, session: Session, pack: str, against: str, k: int, prior: Cohort) -> None:
+        self.session, self.pack, self.against, self.k, self.prior = session, pack, against, k, prior
+        self._s: dict[int, _State] = {}
 
-def put(session: Session, rows: dict[int, CohortRow], record_id: int, pack: str, against: str, top: Top, k: int, prior: Cohort) -> CohortRow:
-    """Store a record's top-K list (and its mean/spread) in ``rows`` and the session."""
-    c = cohort_of(np.array([s for _, s in top], np.float64), k, prior)
-    row = rows.get(record_id)
-    if row is None:
-        row = CohortRow(record_id=record_id, pack=pack, against=against, top=top, mean=c.mean, std=c.std, n=c.n)
-        session.add(row)
-        rows[record_id] = row
-    else:
-        row.top, row.mean, row.std, row.n = top, c.mean, c.std, c.n
-    return row
+    def ensure(self, record_ids) -> None:
+        need = sorted({int(r) for r in record_ids} - self._s.keys())
+        for start in range(0, len(need), CHUNK):
+            rows = self.session.execute(
+                select(CohortRow.record_id, CohortRow.id, CohortRow.mean, CohortRow.std, CohortRow.n, CohortRow.kth).where(
+                    CohortRow.pack == self.pack, CohortRow.against == self.against, CohortRow.record_id.in_(need[start : start + CHUNK])
+                )
+            )
+            for rid, row_id, mean, std, n, kth in rows:
+                self._s[rid] = _State(row_id, Cohort(mean, std, n) if n else self.prior, kth)
+        for rid in need:
+            self._s.setdefault(rid, _State(None, self.prior, NO_KTH, top=[]))
 
+    def cohort(self, rid: int) -> Cohort:
+        st = self._s.get(rid)
+        return self.prior if st is None else st.cohort
 
-def update_neighbours(session: Session, rows: dict[int, CohortRow], scores: dict[int, dict[int, float]], pack: str, against: str, k: int, prior: Cohort) -> int:
-    """``scores[g][q]``: a fresh score between neighbour ``g`` and new record ``q``; merge it
-    into ``g``'s list when it enters its top-K. Returns how many lists changed."""
-    changed = 0
-    for g, fresh in scores.items():
-        row = rows.get(g)
-        top = list(row.top) if row is not None else []
-        kth = top[k - 1][1] if len(top) >= k else -np.inf
-        worth = {q: s for q, s in fresh.items() if s > kth or any(int(r) == q for r, _ in top)}
-        if not worth:
-            continue
-        put(session, rows, g, pack, against, merge_top(top, worth, k), k, prior)
-        changed += 1
-    return changed
+    def set(self, rid: int, scores: dict[int, float]) -> None:
+        """A record's own list, recomputed from scratch."""
+        self.ensure([rid])
+        self._put(rid, merge_top([], scores, self.k))
+
+    def offer(self, fresh: dict[int, dict[int, float]]) -> int:
+        """``fresh[g][q]``: new scores between record ``g`` and records ``q``; merged into
+        ``g``'s list where they enter its top-K. Returns how many lists changed."""
+        self.ensure(fresh)
+        entering = {g: {q: s for q, s in qs.items() if s > self._s[g].kth} for g, qs in fresh.items()}
+        entering = {g: qs for g, qs in entering.items() if qs}
+        self._load_tops([g for g in entering if self._s[g].top is None])
+        for g, qs in entering.items():
+            self._put(g, merge_top(self._s[g].top, qs, self.k))
+        return len(entering)
+
+    def _put(self, rid: int, top: Top) -> None:
+        st = self._s[rid]
+        st.top, st.dirty = top, True
+        st.cohort = cohort_of(np.array([s for _, s in top], np.float64), self.k, self.prior)
+        st.kth = top[self.k - 1][1] if len(top) >= self.k else NO_KTH
+
+    def _load_tops(self, rids: list[int]) -> None:
+        for start in range(0, len(rids), CHUNK):
+            rows = self.session.execute(select(CohortRow.record_id, CohortRow.top).where(CohortRow.pack == self.pack, CohortRow.against == self.against, CohortRow.record_id.in_(rids[start : start + CHUNK])))
+            for rid, top in rows:
+                self._s[rid].top = list(top or [])
+        for rid in rids:
+            if self._s[rid].top is None:
+                self._s[rid].top = []
+
+    def flush(self) -> int:
+        """Write the changed lists (bulk insert / bulk update by primary key)."""
+        new, changed = [], []
+        for rid, st in self._s.items():
+            if not st.dirty:
+                continue
+            values = {"top": st.top, "mean": st.cohort.mean, "std": st.cohort.std, "n": st.cohort.n, "kth": st.kth}
+            if st.row_id is None:
+                new.append({"record_id": rid, "pack": self.pack, "against": self.against, **values})
+            else:
+                changed.append({"id": st.row_id, **values})
+            st.dirty = False
+        if new:
+            ids = self.session.scalars(insert(CohortRow).returning(CohortRow.id, sort_by_parameter_order=True), new).all()
+            for row, row_id in zip(new, ids, strict=True):
+                self._s[row["record_id"]].row_id = row_id
+        if changed:
+            self.session.execute(update(CohortRow), changed)
+        return len(new) + len(changed)
 
 
 def forget(session: Session, record_ids: set[int], pack: str | None = None) -> int:
-    """Remove erased records from every list that holds them (before the rows go)."""
+    """Remove erased records from every list that holds them (before their rows go)."""
     if not record_ids:
         return 0
     query = select(CohortRow)
@@ -95,12 +140,10 @@ def forget(session: Session, record_ids: set[int], pack: str | None = None) -> i
         query = query.where(CohortRow.pack == pack)
     changed = 0
     for row in session.scalars(query):
-        if row.record_id in record_ids:
+        if row.record_id in record_ids or not any(int(rid) in record_ids for rid, _ in row.top):
             continue
-        if any(int(rid) in record_ids for rid, _ in row.top):
-            row.top = [[rid, s] for rid, s in row.top if int(rid) not in record_ids]
-            scores = np.array([s for _, s in row.top], np.float64)
-            c = cohort_of(scores, max(len(scores), 1), Cohort(row.mean, row.std, 0))
-            row.mean, row.std, row.n = c.mean, c.std, c.n
-            changed += 1
+        row.top = [[rid, s] for rid, s in row.top if int(rid) not in record_ids]
+        c = cohort_of(np.array([s for _, s in row.top], np.float64), max(len(row.top), 1), Cohort(row.mean, row.std, 0))
+        row.mean, row.std, row.n, row.kth = c.mean, c.std, c.n, NO_KTH  # shorter than K now: open to any score
+        changed += 1
     return changed

@@ -40,10 +40,11 @@ from matcher.review.upkeep import current_calibration
 from matcher.review.templates import Template, count_records_with_faces, face_owners, load_records, load_templates, stack
 from matcher.store import repo
 from matcher.store.models import Candidate, Record
-from matcher.types import Role, Side
+from matcher.types import CandidateKind, Role, Side
 
 log = logging.getLogger(__name__)
 SYSTEM = Role.SYSTEM
+EPS = 1e-6
 CHILD, REPORT = Side.CHILD, Side.REPORT
 
 
@@ -55,6 +56,35 @@ class Pair:
     raw: float
     qi: int  # best face of the query's template
     gi: int  # best face of the other's template
+
+
+@dataclass(frozen=True)
+class Known:
+    """An existing candidate as matching needs it: read without its evidence."""
+
+    id: int
+    first: int
+    second: int
+    status: str
+    score: float
+    raw: float | None
+    plausible: bool | None
+    name: str | None
+
+
+@dataclass
+class _Write:
+    """One candidate to create or change; applied in bulk at the end of a chunk."""
+
+    kind: str
+    first: int
+    second: int
+    z: float
+    raw: float
+    fmr: float
+    evidence: dict
+    known: Known | None = None
+    reopen: bool = False
 
 
 class Matcher:
@@ -70,22 +100,26 @@ class Matcher:
         self._templates: dict[int, Template] = {}
 
     # ---- the whole chunk --------------------------------------------------------------
-    def match(self, session: Session, record_ids: list[int], calibration: Calibration) -> list[Candidate]:
-        self._templates = {}
+    def match(self, session: Session, record_ids: list[int], calibration: Calibration) -> int:
+        """Match one chunk of records; returns how many candidates were created or changed."""
+        self._templates, self._writes, self._drops = {}, [], []
+        self._n = {side: count_records_with_faces(session, side, self.pack) for side in (CHILD, REPORT)}
+        self._cohorts = {side: coh.CohortTable(session, self.pack, side, self.k, self.prior) for side in (CHILD, REPORT)}
         loaded = load_records(session, record_ids)
         for r in loaded.values():
             r.needs_match = False
         records = {rid: r for rid, r in loaded.items() if r.status != "withdrawn"}
         self._templates.update(load_templates(session, records, self.pack, self.dim))
-        touched: list[Candidate] = []
         for side in (CHILD, REPORT):
             mine = [r for r in records.values() if r.side == side and r.id in self._templates]
-            touched += self._own_side(session, side, mine, calibration)
+            self._own_side(session, side, mine, calibration)
         reports = [r for r in records.values() if r.side == REPORT and r.status == "open" and r.id in self._templates]
         children = [r for r in records.values() if r.side == CHILD and r.status == "open" and r.id in self._templates]
-        touched += self._reports_against_children(session, reports, calibration)
-        touched += self._children_against_reports(session, children, {r.id for r in reports}, calibration)
-        return touched
+        self._reports_against_children(session, reports, calibration)
+        self._children_against_reports(session, children, {r.id for r in reports}, calibration)
+        for table in self._cohorts.values():
+            table.flush()
+        return self._apply(session)
 
     # ---- comparisons ------------------------------------------------------------------
     def _compare(self, session: Session, queries: list[Record], side: str) -> dict[int, list[Pair]]:
@@ -111,7 +145,8 @@ class Matcher:
         return out
 
     def _z(self, raw: float, a: Cohort, b: Cohort) -> float:
-        return float(snorm(raw, a.mean, a.std, b.mean, b.std)) if self.norm else raw
+        # review.normalization.snorm, in plain floats (called per pair)
+        return 0.5 * (raw - a.mean) / a.std + 0.5 * (raw - b.mean) / b.std if self.norm else raw
 
     def _fmr(self, calibration: Calibration, raw: float, z: float) -> float:
         # a calibration measured on the gallery is on the score actually ranked; the pack's
@@ -119,69 +154,70 @@ class Matcher:
         return calibration.fmr(z if (self.norm and calibration.normalised) else raw)
 
     # ---- 1. own side: cohorts and duplicates -----------------------------------------
-    def _own_side(self, session: Session, side: str, mine: list[Record], calibration: Calibration) -> list[Candidate]:
+    def _own_side(self, session: Session, side: str, mine: list[Record], calibration: Calibration) -> None:
         pairs = self._compare(session, mine, side)
         if not pairs:
-            return []
-        ids = set(pairs) | {p.other for ps in pairs.values() for p in ps}
-        rows = coh.load(session, ids, self.pack, side)
+            return
+        table = self._cohorts[side]
+        table.ensure(set(pairs) | {p.other for ps in pairs.values() for p in ps})
         for q, ps in pairs.items():
-            coh.put(session, rows, q, self.pack, side, coh.merge_top([], {p.other: p.raw for p in ps}, self.k), self.k, self.prior)
+            table.set(q, {p.other: p.raw for p in ps})
         fresh: dict[int, dict[int, float]] = {}
         for q, ps in pairs.items():
             for p in ps:
                 if p.other not in pairs:
                     fresh.setdefault(p.other, {})[q] = p.raw
-        coh.update_neighbours(session, rows, fresh, self.pack, side, self.k, self.prior)
-        n_side = max(len(rows), count_records_with_faces(session, side, self.pack))
-        found: dict[tuple[int, int], tuple[float, float, float, float, Pair, int]] = {}
+        table.offer(fresh)
+        found: dict[tuple[int, int], tuple] = {}
         for q, ps in pairs.items():
             scored = []
             for p in ps:
-                z = self._z(p.raw, coh.as_cohort(rows.get(q), self.prior), coh.as_cohort(rows.get(p.other), self.prior))
+                z = self._z(p.raw, table.cohort(q), table.cohort(p.other))
                 fmr = self._fmr(calibration, p.raw, z)
-                fpir = min(1.0, n_side * fmr)
+                fpir = min(1.0, self._n[side] * fmr)
                 if fpir <= self.settings.queue_fpir:
                     scored.append((z, p.raw, fmr, fpir, p))
             for z, raw, fmr, fpir, p in sorted(scored, key=lambda t: -t[0])[: self.settings.duplicate_cap]:
                 key = (min(q, p.other), max(q, p.other))
                 if key not in found or z > found[key][0]:
                     found[key] = (z, raw, fmr, fpir, p, q)
-        existing = self._existing(session, "duplicate", {a for a, _ in found})
-        touched = []
+        existing = self._existing(session, CandidateKind.DUPLICATE, {a for a, _ in found})
+        recs = load_records(session, {x for pair in found for x in pair})
         for (a, b), (z, raw, fmr, fpir, p, q) in sorted(found.items()):
             qi, gi = (p.qi, p.gi) if q == a else (p.gi, p.qi)
-            ev = self._evidence("duplicate", a, b, qi, gi, raw, z, fmr, fpir, rows.get(a), rows.get(b))
-            cand = self._upsert(session, existing.get((a, b)), "duplicate", a, b, z, raw, fmr, ev)
-            if cand is not None:
-                touched.append(cand)
-        return touched
+            known = existing.get(a, {}).get(b)
+            if known is not None and known.status == "rejected" and (known.raw is None or raw <= known.raw + EPS):
+                continue  # same (or weaker) evidence: stays rejected
+            if known is not None and known.status in ("confirmed", "unsure", "awaiting_second") and abs(known.score - z) <= EPS:
+                continue
+            ta, tb = self._templates[a], self._templates[b]
+            age = check(age_facts(recs[a], recs[b], ta.dates[qi], tb.dates[gi], ta.ages[qi], tb.ages[gi]))
+            ev = self._evidence(a, b, qi, gi, raw, z, fmr, fpir, table.cohort(a), table.cohort(b), age)
+            self._writes.append(_Write(CandidateKind.DUPLICATE, a, b, z, raw, fmr, ev, known, reopen=known is not None and known.status in ("rejected", "superseded")))
 
     # ---- 2. reports against children --------------------------------------------------
-    def _reports_against_children(self, session: Session, reports: list[Record], calibration: Calibration) -> list[Candidate]:
+    def _reports_against_children(self, session: Session, reports: list[Record], calibration: Calibration) -> None:
         pairs = self._compare(session, reports, CHILD)
         if not pairs:
-            return []
+            return
         children = load_records(session, {p.other for ps in pairs.values() for p in ps})
-        cross = coh.load(session, pairs, self.pack, CHILD)
-        own = coh.load(session, children, self.pack, CHILD)
+        own = self._cohorts[CHILD]  # reports' lists against the children live in the same table
+        own.ensure(set(children) | set(pairs))
         for r, ps in pairs.items():
-            coh.put(session, cross, r, self.pack, CHILD, coh.merge_top([], {p.other: p.raw for p in ps}, self.k), self.k, self.prior)
-        existing = self._existing(session, "match", set(pairs))
+            own.set(r, {p.other: p.raw for p in ps})
+        existing = self._existing(session, CandidateKind.MATCH, set(pairs))
         records = {r.id: r for r in reports}
-        touched = []
         for r, ps in pairs.items():
             fresh = {p.other: p for p in ps if children[p.other].status == "open"}
-            touched += self._sync_shortlist(session, records[r], children, fresh, cross, own, existing, calibration)
-        return touched
+            self._sync_shortlist(records[r], children, fresh, existing.get(r, {}), calibration)
 
     # ---- 3. children against reports --------------------------------------------------
-    def _children_against_reports(self, session: Session, kids: list[Record], done: set[int], calibration: Calibration) -> list[Candidate]:
+    def _children_against_reports(self, session: Session, kids: list[Record], done: set[int], calibration: Calibration) -> None:
         pairs = self._compare(session, kids, REPORT)
         if not pairs:
-            return []
+            return
         reports = {rid: r for rid, r in load_records(session, {p.other for ps in pairs.values() for p in ps}).items() if rid not in done}
-        cross = coh.load(session, reports, self.pack, CHILD)
+        table = self._cohorts[CHILD]
         fresh_scores: dict[int, dict[int, float]] = {}
         by_report: dict[int, dict[int, Pair]] = {}
         for c, ps in pairs.items():
@@ -189,87 +225,89 @@ class Matcher:
                 if p.other in reports:
                     fresh_scores.setdefault(p.other, {})[c] = p.raw
                     if reports[p.other].status == "open":
-                        # seen from the report: its face first
-                        by_report.setdefault(p.other, {})[c] = Pair(c, p.raw, p.gi, p.qi)
-        coh.update_neighbours(session, cross, fresh_scores, self.pack, CHILD, self.k, self.prior)
+                        by_report.setdefault(p.other, {})[c] = Pair(c, p.raw, p.gi, p.qi)  # seen from the report
+        table.ensure(set(reports) | set(pairs))
+        table.offer(fresh_scores)
         children = {k.id: k for k in kids}
-        existing = self._existing(session, "match", set(by_report))
-        children.update(load_records(session, {c for (_, c) in existing} - children.keys()))
-        own = coh.load(session, children, self.pack, CHILD)
-        touched = []
+        existing = self._existing(session, CandidateKind.MATCH, set(by_report))
         for r, fresh in sorted(by_report.items()):
-            touched += self._sync_shortlist(session, reports[r], children, fresh, cross, own, existing, calibration)
-        return touched
+            self._sync_shortlist(reports[r], children, fresh, existing.get(r, {}), calibration)
 
     # ---- shortlist bookkeeping --------------------------------------------------------
-    def _sync_shortlist(self, session, report: Record, children: dict[int, Record], fresh: dict[int, Pair], cross, own, existing, calibration) -> list[Candidate]:
-        s = self.settings
-        mine = {c: cand for (r, c), cand in existing.items() if r == report.id}
+    def _sync_shortlist(self, report: Record, children: dict[int, Record], fresh: dict[int, Pair], mine: dict[int, Known], calibration: Calibration) -> None:
+        s, table = self.settings, self._cohorts[CHILD]
         scored: dict[int, tuple] = {}
         pool: list[Ranked] = []
+        bar = _entry_bar(mine, s.shortlist)
+        mine_cohort = table.cohort(report.id)
         for c, p in fresh.items():
-            z = self._z(p.raw, coh.as_cohort(cross.get(report.id), self.prior), coh.as_cohort(own.get(c), self.prior))
+            z = self._z(p.raw, mine_cohort, table.cohort(c))
+            if z < bar and c not in mine:
+                continue  # cannot enter a full list of plausible candidates that all score higher
             tr, tc = self._templates[report.id], self._templates[c]
             age = check(age_facts(report, children[c], tr.dates[p.qi], tc.dates[p.gi], tr.ages[p.qi], tc.ages[p.gi]))
             name = name_level(report.name, children[c].name) if s.name_ranking else None
             scored[c] = (z, p, age, name)
             pool.append(Ranked(c, z, age.plausible, name))
-        for c, cand in mine.items():
-            if c not in scored and cand.status in ("open", "superseded"):
-                ev = cand.evidence or {}
-                pool.append(Ranked(c, cand.score, ev.get("plausible"), (ev.get("name") or {}).get("level")))
-        states = {c: Existing(c, cand.status, (cand.evidence or {}).get("raw_score", cand.score)) for c, cand in mine.items()}
+        pool += [Ranked(c, k.score, k.plausible, k.name) for c, k in mine.items() if c not in scored and k.status in ("open", "superseded")]
+        states = {c: Existing(c, k.status, k.raw if k.raw is not None else k.score) for c, k in mine.items()}
         todo = plan(pool, states, {c: v[1].raw for c, v in scored.items()}, s.shortlist, s.age_ranking)
-        touched = []
-        n_side = count_records_with_faces(session, CHILD, self.pack)
         for c in todo.add + todo.keep + todo.reopen:
             if c not in scored:
-                continue  # stored candidate still on the list, nothing new to say
+                continue  # a stored candidate still on the list: nothing new to say about it
             z, p, age, name = scored[c]
+            known = mine.get(c)
+            if known is not None and c in todo.keep and abs(known.score - z) <= EPS and known.raw is not None and abs(known.raw - p.raw) <= EPS:
+                continue  # unchanged
             fmr = self._fmr(calibration, p.raw, z)
-            ev = self._evidence("match", report.id, c, p.qi, p.gi, p.raw, z, fmr, min(1.0, n_side * fmr), cross.get(report.id), own.get(c), age, name, report, children[c])
-            cand = self._upsert(session, mine.get(c), "match", report.id, c, z, p.raw, fmr, ev, force=True)
-            if cand is not None:
-                touched.append(cand)
-        for c in todo.drop:
-            cand = mine[c]
-            cand.status = "superseded"
-            repo.audit(session, SYSTEM, SYSTEM, "candidate_superseded", "candidate", str(cand.id), reason=f"left the report's top {s.shortlist}")
-            touched.append(cand)
-        return touched
+            ev = self._evidence(report.id, c, p.qi, p.gi, p.raw, z, fmr, min(1.0, self._n[CHILD] * fmr), table.cohort(report.id), table.cohort(c), age, name)
+            self._writes.append(_Write(CandidateKind.MATCH, report.id, c, z, p.raw, fmr, ev, known, reopen=c in todo.reopen))
+        self._drops += [mine[c] for c in todo.drop]
 
-    def _existing(self, session: Session, kind: str, first_ids: set[int]) -> dict[tuple[int, int], Candidate]:
-        out: dict[tuple[int, int], Candidate] = {}
+    def _existing(self, session: Session, kind: str, first_ids: set[int]) -> dict[int, dict[int, Known]]:
+        """Candidates of this kind whose first record is one of ``first_ids``: {first: {second: Known}}."""
+        out: dict[int, dict[int, Known]] = {}
         ids = sorted(first_ids)
+        cols = (Candidate.id, Candidate.report_id, Candidate.child_id, Candidate.status, Candidate.score, Candidate.raw_score, Candidate.plausible, Candidate.name_level)
         for start in range(0, len(ids), 900):
-            rows = session.scalars(select(Candidate).where(Candidate.kind == kind, Candidate.report_id.in_(ids[start : start + 900])))
-            out.update({(c.report_id, c.child_id): c for c in rows})
+            for row in session.execute(select(*cols).where(Candidate.kind == kind, Candidate.report_id.in_(ids[start : start + 900]))):
+                out.setdefault(row[1], {})[row[2]] = Known(*row)
         return out
 
-    def _upsert(self, session, existing: Candidate | None, kind, a, b, z, raw, fmr, evidence, force: bool = False) -> Candidate | None:
-        """Create or update one candidate; ``force``: the shortlist already chose it."""
-        if existing is None:
-            cand = Candidate(kind=kind, report_id=a, child_id=b, pack=self.pack, score=z, fmr=fmr, status="open", evidence=evidence)
-            session.add(cand)
+    # ---- writing ----------------------------------------------------------------------
+    def _apply(self, session: Session) -> int:
+        """Create, change and drop candidates in bulk; every change is audited."""
+        changed_ids = {w.known.id for w in self._writes if w.known is not None} | {k.id for k in self._drops}
+        rows: dict[int, Candidate] = {}
+        ids = sorted(changed_ids)
+        for start in range(0, len(ids), 900):
+            rows.update({c.id: c for c in session.scalars(select(Candidate).where(Candidate.id.in_(ids[start : start + 900])))})
+        created = []
+        for w in self._writes:
+            facts = {"score": w.z, "fmr": w.fmr, "evidence": w.evidence, "raw_score": w.raw, "plausible": w.evidence.get("plausible"), "name_level": (w.evidence.get("name") or {}).get("level")}
+            if w.known is None:
+                cand = Candidate(kind=w.kind, report_id=w.first, child_id=w.second, pack=self.pack, status="open", **facts)
+                session.add(cand)
+                created.append(cand)
+                continue
+            cand = rows[w.known.id]
+            if w.reopen:
+                cand.status = "open"
+                repo.audit(session, SYSTEM, SYSTEM, "candidate_requeued", "candidate", str(cand.id), score=round(w.z, 4))
+            elif abs(cand.score - w.z) > EPS:
+                repo.audit(session, SYSTEM, SYSTEM, "candidate_rescored", "candidate", str(cand.id), old=round(cand.score, 4), new=round(w.z, 4))
+            for key, value in facts.items():
+                setattr(cand, key, value)
+        for k in self._drops:
+            rows[k.id].status = "superseded"
+            repo.audit(session, SYSTEM, SYSTEM, "candidate_superseded", "candidate", str(k.id), reason=f"left the report's top {self.settings.shortlist}")
+        if created:  # one flush gives the new rows their ids for the audit
             session.flush()
-            repo.audit(session, SYSTEM, SYSTEM, "candidate_created", "candidate", str(cand.id), score=round(z, 4), fmr=fmr)
-            return cand
-        if existing.status == "confirmed":
-            return None
-        if existing.status in ("rejected", "superseded"):
-            if existing.status == "rejected":
-                last = (existing.evidence or {}).get("raw_score", existing.score)
-                if raw <= last + 1e-6:
-                    return None  # same (or weaker) evidence: stays rejected
-            action = "candidate_requeued"
-            existing.status = "open"
-            repo.audit(session, SYSTEM, SYSTEM, action, "candidate", str(existing.id), score=round(z, 4))
-        elif abs(existing.score - z) > 1e-6:
-            repo.audit(session, SYSTEM, SYSTEM, "candidate_rescored", "candidate", str(existing.id), old=round(existing.score, 4), new=round(z, 4))
-        existing.score, existing.fmr, existing.evidence = z, fmr, evidence
-        return existing
+            for c in created:
+                repo.audit(session, SYSTEM, SYSTEM, "candidate_created", "candidate", str(c.id), score=round(c.score, 4), fmr=c.fmr)
+        return len(self._writes) + len(self._drops)
 
-    def _evidence(self, kind, a, b, ai, bi, raw, z, fmr, fpir, ca, cb, age=None, name=None, ra=None, rb=None) -> dict:
+    def _evidence(self, a, b, ai, bi, raw, z, fmr, fpir, ca: Cohort, cb: Cohort, age=None, name=None) -> dict:
         ta, tb = self._templates[a], self._templates[b]
         sims = ta.vectors @ tb.vectors.T
         fused = fuse(sims, "best")
@@ -282,15 +320,23 @@ class Matcher:
             "fmr_in_words": in_words(fmr),
             "fpir": fpir,
             "strong": fpir <= self.settings.queue_fpir,
-            "cohorts": {"report": _cohort_dict(ca), "child": _cohort_dict(cb)},
+            "cohorts": {"first": ca.as_dict(), "second": cb.as_dict()},
         }
-        if age is None:
-            age = check(age_facts(ra, rb, ta.dates[ai], tb.dates[bi], ta.ages[ai], tb.ages[bi])) if ra is not None else None
         if age is not None:
             ev.update({"age": age.as_dict(), "plausible": age.plausible, "flags": list(age.flags)})
         if name is not None:
             ev["name"] = {"level": name}
         return ev
+
+
+def _entry_bar(mine: dict[int, Known], n: int) -> float:
+    """The score a new candidate must reach to enter a report's list: the lowest score of a
+    full list whose undecided members are all plausible (or not judged); -inf otherwise."""
+    held = sum(1 for k in mine.values() if k.status in ("confirmed", "unsure", "awaiting_second"))
+    members = [k for k in mine.values() if k.status == "open"]
+    if len(members) < n - held or any(k.plausible is False for k in members) or not members:
+        return float("-inf")
+    return min(k.score for k in members)
 
 
 def match_pending(services, record_ids: list[int], pack: str | None = None) -> int:
@@ -310,7 +356,7 @@ def match_pending(services, record_ids: list[int], pack: str | None = None) -> i
             if not ids:
                 return touched
             calibration = current_calibration(session, services, matcher.pack, matcher.dim, matcher.prior_pair, matcher.norm, matcher.k)
-            touched += len(matcher.match(session, ids, calibration))
+            touched += matcher.match(session, ids, calibration)
             last = ids[-1]
 
 
@@ -318,10 +364,6 @@ def strength_key(candidate: Candidate) -> tuple:
     """Queue order: plausible before implausible, then lower false-match rate, then score."""
     implausible = (candidate.evidence or {}).get("plausible") is False
     return (implausible, candidate.fmr if candidate.fmr is not None else 1.0, -candidate.score, candidate.id)
-
-
-def _cohort_dict(row) -> dict | None:
-    return None if row is None else {"mean": round(row.mean, 4), "std": round(row.std, 4), "n": row.n}
 
 
 def best_pairs(query: Template, others: list[Template], dim: int) -> list[Pair]:

@@ -80,10 +80,11 @@ def refresh_cohorts(session: Session, services, pack: str, dim: int, k: int, pri
         hit_owner = g_owner[np.clip(np.searchsorted(g_faces, labels), 0, len(g_faces) - 1)]
         hit_owner = np.where(labels >= 0, hit_owner, -1)
         top = top_records(owner, hit_owner, scores, k)
-        existing = coh.load(session, top, pack, against)
+        table = coh.CohortTable(session, pack, against, k, prior)
+        table.ensure(top)
         for rid, lst in top.items():
-            coh.put(session, existing, rid, pack, against, lst, k, prior)
-            written += 1
+            table.set(rid, {g: sc for g, sc in lst})
+        written += table.flush()
     session.flush()
     log.info("cohorts for %s refreshed: %d lists", pack, written)
     return written

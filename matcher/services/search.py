@@ -79,9 +79,10 @@ def search_records(session: Session, index: FaceIndex, queries: np.ndarray, top_
     z = dict(raw)
     if ranking.norm:
         query = cohort_of(np.array(list(raw.values())), ranking.k, ranking.prior)
-        rows = coh.load(session, raw, ranking.pack, side)  # stored cohorts of that side's records
+        table = coh.CohortTable(session, ranking.pack, side, ranking.k, ranking.prior)  # stored, read only
+        table.ensure(raw)
         for rid, s in raw.items():
-            g = coh.as_cohort(rows.get(rid), ranking.prior)
+            g = table.cohort(rid)
             z[rid] = float(snorm(s, query.mean, query.std, g.mean, g.std))
     plausible: dict[int, bool | None] = {}
     names: dict[int, str | None] = {}

@@ -149,6 +149,10 @@ class Candidate(Base):
     fmr: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default=CandidateStatus.OPEN)  # CandidateStatus
     evidence: Mapped[dict] = mapped_column(JSON, default=dict)
+    # ranking facts kept as columns so matching can read a report's list without the evidence
+    raw_score: Mapped[float | None] = mapped_column(Float)  # best face pair (score may be normalised)
+    plausible: Mapped[bool | None] = mapped_column(Boolean)
+    name_level: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -222,6 +226,7 @@ class CohortRow(Base):
     mean: Mapped[float] = mapped_column(Float)
     std: Mapped[float] = mapped_column(Float)
     n: Mapped[int] = mapped_column(Integer)
+    kth: Mapped[float] = mapped_column(Float)  # the K-th best score (-1 while fewer than K): cheap "does a new score enter?"
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 

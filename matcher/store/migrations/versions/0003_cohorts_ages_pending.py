@@ -1,4 +1,5 @@
-"""cohorts for score normalisation, age at photo per media, pending-match flag per record
+"""cohorts for score normalisation, age at photo per media, pending-match flag per record,
+ranking facts on candidates
 
 Revision ID: 0003
 Revises: 0002
@@ -24,6 +25,7 @@ def upgrade() -> None:
         sa.Column("mean", sa.Float(), nullable=False),
         sa.Column("std", sa.Float(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("kth", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["record_id"], ["records.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
@@ -36,9 +38,16 @@ def upgrade() -> None:
     op.add_column("media", sa.Column("age_at_photo", sa.Float(), nullable=True))
     op.add_column("records", sa.Column("needs_match", sa.Boolean(), server_default=sa.false(), nullable=False))
     op.create_index("ix_records_needs_match", "records", ["needs_match"], unique=False)
+    op.add_column("candidates", sa.Column("raw_score", sa.Float(), nullable=True))
+    op.add_column("candidates", sa.Column("plausible", sa.Boolean(), nullable=True))
+    op.add_column("candidates", sa.Column("name_level", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("candidates", schema=None, table_kwargs={"sqlite_autoincrement": True}) as batch_op:
+        batch_op.drop_column("name_level")
+        batch_op.drop_column("plausible")
+        batch_op.drop_column("raw_score")
     op.drop_index("ix_records_needs_match", table_name="records")
     with op.batch_alter_table("records", schema=None, table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.drop_column("needs_match")
