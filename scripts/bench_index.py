@@ -4,13 +4,29 @@ Usage::
 
     python scripts/bench_index.py                      # full sweep: 10^4, 10^5, 10^6 faces
     python scripts/bench_index.py --sizes 10000,100000 --queries 100
+    python scripts/bench_index.py --skip-search --skip-indexing      # the match section only
+    python scripts/bench_index.py --skip-search --match-sizes 10000 --real-records 1000
 
 The last line of stdout is one JSON object::
 
     {"search": [{"n", "mode", "build_s", "p50_ms", "p95_ms", "recall_at_50", "memory_mb",
                  "file_mb", "nlist", "nprobe"}, ...],
      "indexing": null,                # photos/s with 1 and 2 workers, once --archive exists
+     "match": {                       # issue 12; see scripts/bench_match.py
+        "synthetic": [{"records", "match_s", "records_per_s", "candidates", "true_pairs_in_queue",
+                       "old_records_per_s", "new_records_per_s", "speedup", "old_is_sample",
+                       "old": {"sample", "sample_rule", "old_calibration_s", ...}, ...}],
+        "real": {"archive", "photos", "index_s", "match_s", "total_s", "photos_per_s",
+                 "match_share", ...},
+        "cohort_refresh": [{"records", "refresh_s", "cohort_lists"}, ...],
+        "mirror_tta": {"off": {"photos_per_s"}, "on": {...}, "slowdown", "within_1_5x"}},
      "config": {"dim", "k", "queries", "threads", "seed"}}
+
+Match section: the NEW matcher (``services.match_records``) runs on every record; the OLD one
+(``scripts/legacy_matching.py``, a frozen copy of the pre-rewrite code) only on a fixed random
+sample of the same records (``--old-sample``), in a copy of the same DATA_DIR, because on 10^4
+records it would take hours: ``old_records_per_s`` and ``speedup`` compare per-record rates,
+the old one measured on that sample (its one-off calibration left out), as the JSON says.
 
 Latency is one query per call (how a report search arrives), measured around
 ``FaceIndex.search`` including its Python result conversion. Recall@k is the share of the
@@ -52,6 +68,7 @@ import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_match, legacy_matching
 
 from matcher.index import FaceIndex, Mode, set_faiss_threads
 
@@ -211,15 +228,41 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="FAISS OpenMP threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--archive", type=Path, default=None, help="photo archive for the indexing section")
+    parser.add_argument("--skip-search", action="store_true", help="leave out the search section")
+    parser.add_argument("--skip-indexing", action="store_true", help="leave out the indexing section")
+    match = parser.add_argument_group("match section (issue 12; scripts/bench_match.py)")
+    match.add_argument("--skip-match", action="store_true", help="leave out the match section")
+    match.add_argument("--match-sizes", default="10000", help="synthetic gallery sizes (records) for new vs old matching")
+    match.add_argument("--reports-share", type=float, default=0.1, help="share of the synthetic records that are reports")
+    match.add_argument("--mated-share", type=float, default=0.3, help="share of the reports that are a second photo of a child")
+    match.add_argument("--old-sample", type=int, default=300, help="records the old matcher runs on (0: skip it)")
+    match.add_argument("--real-records", type=int, default=1000, help="child folders of the real-photo archive (0: skip)")
+    match.add_argument("--refresh-sizes", default="10000,100000", help="gallery sizes for the full cohort refresh")
+    match.add_argument("--tta-photos", type=int, default=300, help="photos imported with mirror TTA off and on (0: skip)")
+    match.add_argument("--workers", type=int, default=1, help="embedding processes of the real-photo imports (matcher index's default: 1)")
+    match.add_argument("--profile", action="store_true", help="cProfile the new matcher; top functions to stderr")
     args = parser.parse_args(argv)
     set_faiss_threads(args.threads)
     sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
     result = {
-        "search": sweep(args.dim, sizes, args.k, args.queries, args.seed),
-        "indexing": _indexing_section(args.archive),
+        "search": None if args.skip_search else sweep(args.dim, sizes, args.k, args.queries, args.seed),
+        "indexing": None if args.skip_indexing else _indexing_section(args.archive),
+        "match": None if args.skip_match else _match_section(args),
         "config": {"dim": args.dim, "k": args.k, "queries": args.queries, "threads": args.threads, "seed": args.seed},
     }
     print(json.dumps(result))
+
+
+def _match_section(args: argparse.Namespace) -> dict[str, Any]:
+    from bench_match import match_section
+
+    def ints(text: str) -> list[int]:
+        return [int(x) for x in text.split(",") if x.strip()]
+
+    return match_section(
+        ints(args.match_sizes), args.reports_share, args.mated_share, args.old_sample, args.real_records,
+        ints(args.refresh_sizes), args.tta_photos, args.workers, args.seed, args.profile,
+    )
 
 
 if __name__ == "__main__":

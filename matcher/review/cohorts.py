@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from matcher.review.normalization import Cohort, cohort_of
@@ -135,6 +135,7 @@ def forget(session: Session, record_ids: set[int], pack: str | None = None) -> i
     """Remove erased records from every list that holds them (before their rows go)."""
     if not record_ids:
         return 0
+    session.execute(delete(CohortRow).where(CohortRow.record_id.in_(sorted(record_ids))))
     query = select(CohortRow)
     if pack:
         query = query.where(CohortRow.pack == pack)

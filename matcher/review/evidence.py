@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from matcher.review.age import AgeFacts
+from matcher.review.names import compare_names
 
 
 def birth_year_of(record) -> int | None:
@@ -50,6 +51,9 @@ def age_facts(report, child, report_photo: dt.date | None, child_photo: dt.date 
 
 def name_level(report_name: str | None, child_name: str | None) -> str:
     """``same`` | ``similar`` | ``different`` | ``unknown`` (``review.names``)."""
-    from matcher.review.names import compare_names  # optional until the names module lands
-
     return compare_names(report_name, child_name).level
+
+
+def name_evidence(report_name: str | None, child_name: str | None) -> dict:
+    """What a reviewer reads: the level, the score and both names in their common Latin form."""
+    return compare_names(report_name, child_name).as_dict()

@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session
 from matcher.review import cohorts as coh
 from matcher.review.age import check
 from matcher.review.calibration import Calibration, in_words
-from matcher.review.evidence import age_facts, name_level
+from matcher.review.evidence import age_facts, name_evidence
 from matcher.review.fusion import fuse
 from matcher.review.normalization import Cohort, cohort_of, prior_cohort, snorm
-from matcher.review.ranking import Ranked
+from matcher.review.ranking import NAME_ORDER, Ranked
 from matcher.review.shortlist import Existing, plan
 from matcher.review.upkeep import current_calibration
 from matcher.review.templates import Template, count_records_with_faces, face_owners, load_records, load_templates, stack
@@ -246,9 +246,9 @@ class Matcher:
                 continue  # cannot enter a full list of plausible candidates that all score higher
             tr, tc = self._templates[report.id], self._templates[c]
             age = check(age_facts(report, children[c], tr.dates[p.qi], tc.dates[p.gi], tr.ages[p.qi], tc.ages[p.gi]))
-            name = name_level(report.name, children[c].name) if s.name_ranking else None
+            name = name_evidence(report.name, children[c].name) if s.name_ranking else None
             scored[c] = (z, p, age, name)
-            pool.append(Ranked(c, z, age.plausible, name))
+            pool.append(Ranked(c, z, age.plausible, name["level"] if name else None))
         pool += [Ranked(c, k.score, k.plausible, k.name) for c, k in mine.items() if c not in scored and k.status in ("open", "superseded")]
         states = {c: Existing(c, k.status, k.raw if k.raw is not None else k.score) for c, k in mine.items()}
         todo = plan(pool, states, {c: v[1].raw for c, v in scored.items()}, s.shortlist, s.age_ranking)
@@ -325,7 +325,7 @@ class Matcher:
         if age is not None:
             ev.update({"age": age.as_dict(), "plausible": age.plausible, "flags": list(age.flags)})
         if name is not None:
-            ev["name"] = {"level": name}
+            ev["name"] = name
         return ev
 
 
@@ -361,9 +361,12 @@ def match_pending(services, record_ids: list[int], pack: str | None = None) -> i
 
 
 def strength_key(candidate: Candidate) -> tuple:
-    """Queue order: plausible before implausible, then lower false-match rate, then score."""
-    implausible = (candidate.evidence or {}).get("plausible") is False
-    return (implausible, candidate.fmr if candidate.fmr is not None else 1.0, -candidate.score, candidate.id)
+    """Queue order: plausible before implausible, then name agreement (same, similar,
+    unknown, different; ``review.ranking``), then lower false-match rate, then score."""
+    ev = candidate.evidence or {}
+    implausible = (candidate.plausible if candidate.plausible is not None else ev.get("plausible")) is False
+    name = NAME_ORDER.get(candidate.name_level or (ev.get("name") or {}).get("level"), 2)
+    return (implausible, name, candidate.fmr if candidate.fmr is not None else 1.0, -candidate.score, candidate.id)
 
 
 def best_pairs(query: Template, others: list[Template], dim: int) -> list[Pair]:

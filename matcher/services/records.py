@@ -34,6 +34,7 @@ from matcher.errors import (
     UnsupportedMediaError,
 )
 from matcher.ingest.persist import store_media, write_blobs
+from matcher.review import cohorts
 from matcher.store import repo
 from matcher.store.models import (
     Candidate,
@@ -306,6 +307,7 @@ class RecordService:
             crop_shas = [s for s in session.scalars(select(Face.crop_sha256).join(Media).where(Media.record_id == record.id)) if s]
             candidates = session.scalars(select(Candidate.id).where((Candidate.report_id == record.id) | (Candidate.child_id == record.id))).all()
             session.query(Candidate).filter(Candidate.id.in_(candidates)).delete(synchronize_session=False) if candidates else None
+            cohorts.forget(session, {record.id})  # its scores leave other records' cohorts too
             session.delete(record)
             session.add(Erasure(side=side, external_id=number, media_sha256=media_shas, erased_by=principal.actor))
             repo.audit(session, principal.actor, principal.role, reason, side, str(record_id), number=number, media=len(media_shas), faces=len(face_ids), candidates=len(candidates))

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from matcher.errors import CandidateNotFound
 from matcher.review.decisions import decide
 from matcher.review.matching import match_pending, strength_key
+from matcher.review.normalization import prior_cohort
+from matcher.review.upkeep import refresh_cohorts
 from matcher.store import repo
 from matcher.store.models import Candidate, Decision, Face, Record
 from matcher.types import CandidateStatus, MediaKind, Role, Side
@@ -42,6 +44,12 @@ class ReviewService:
     def match(self, record_ids: list[int], pack: str | None = None) -> int:
         """Match records that got new faces against the other side (and their own, for duplicates)."""
         return match_pending(self.services, record_ids, pack)
+
+    def refresh_cohorts(self, pack: str | None = None) -> int:
+        """Recompute every record's normalisation cohort (``matcher reindex``)."""
+        info = self.services.pack_info(pack)
+        with self.services.sessions.begin() as session:
+            return refresh_cohorts(session, self.services, info.name, info.embedding_dim, self.services.settings.norm_top_k, prior_cohort(*info.impostor_prior))
 
     # ---- queue ----
     def queue(self, status: str | None = CandidateStatus.OPEN, limit: int = 50, kind: str | None = None) -> list[dict]:

@@ -255,3 +255,20 @@ class Token(Base):
 @event.listens_for(AuditEvent, "before_delete")
 def _audit_is_append_only(*_args) -> None:
     raise RuntimeError("the audit log is append-only")
+
+
+class IndexGeneration(Base):
+    """How far the template faces of one (side, pack) have changed (``store.index_state``):
+    every process compares this row with what its in-memory FAISS index was built from
+    before it searches or matches (``index.manager``). Bumped in the transaction that
+    changes the faces: ``generation`` on every change, ``max_face_id`` when faces are
+    appended, ``removals`` on any change that is not a plain append (erasure, a family
+    picking another face)."""
+
+    __tablename__ = "index_generations"
+
+    side: Mapped[str] = mapped_column(String(8), primary_key=True)  # Side
+    pack: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    max_face_id: Mapped[int] = mapped_column(Integer, default=0)
+    removals: Mapped[int] = mapped_column(Integer, default=0)
