@@ -26,6 +26,13 @@ class InputError(MatcherError):
     code = "bad_input"
 
 
+class InvalidFieldError(InputError):
+    """A form field with a value outside what it may hold (e.g. a photo's age)."""
+
+    status = 422
+    code = "invalid_field"
+
+
 class EmptyFileError(InputError):
     code = "empty_file"
 
@@ -151,3 +158,68 @@ class DuplicateFaceIdError(FaceIndexError):
 
     status = 409
     code = "duplicate_face_id"
+
+
+class DataProtectionError(MatcherError):
+    """Blob encryption, the audit chain, backup and restore (``matcher.store.crypto``,
+    ``matcher.services.protection``): an operator must act."""
+
+    status = 500
+    code = "data_protection"
+
+
+class DataKeyError(DataProtectionError):
+    """The data key file is missing a key, unreadable, or readable by others."""
+
+    code = "data_key"
+
+
+class BlobIntegrityError(DataProtectionError):
+    """A stored blob fails authentication (altered, truncated, or under another name)."""
+
+    code = "blob_integrity"
+
+
+class BlobMissingError(DataProtectionError):
+    """A row points at a blob that is not on disk."""
+
+    code = "blob_missing"
+
+
+class MediaPurgedError(NotFoundError):
+    """The original was purged by the retention policy (its face crops and embeddings stay)."""
+
+    status = 410
+    code = "original_purged"
+
+
+class BackupError(DataProtectionError):
+    """A backup cannot be written, or a backup folder cannot be restored."""
+
+    status = 400
+    code = "backup_invalid"
+
+
+class ServiceBusy(MatcherError):
+    """The bounded pool for model work is full (back-pressure): try again shortly, nothing
+    was stored. Answered with ``Retry-After``."""
+
+    status = 503
+    code = "busy"
+    retry_after = 60
+
+
+class DatabaseBusy(MatcherError):
+    """The database stayed locked (SQLite) or a transaction lost a deadlock (PostgreSQL)
+    after waiting and retrying; nothing of the request was committed."""
+
+    status = 503
+    code = "database_busy"
+    retry_after = 5
+
+
+class StorageFullError(MatcherError):
+    """The disk holding the data folder is full (or over quota): nothing was half-written."""
+
+    status = 507
+    code = "storage_full"

@@ -38,6 +38,13 @@ def _default_models_dir() -> Path:
     return beside if beside.is_dir() else Path("models")
 
 
+def _beside_data_dir(data_dir: Path, suffix: str) -> Path:
+    """``/srv/matcher`` -> ``/srv/matcher<suffix>``: outside the data folder, so a copy or
+    backup of the folder does not carry it."""
+    resolved = data_dir.resolve()
+    return resolved.parent / f"{resolved.name}{suffix}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MATCHER_", extra="ignore", frozen=True)
 
@@ -53,7 +60,7 @@ class Settings(BaseSettings):
     nms_threshold: float = Field(0.3, ge=0.0, le=1.0)
     min_face_px: int = Field(20, ge=1, description="faces with a shorter box side are dropped")
     embed_batch: int = Field(16, ge=1, le=256)
-    mirror_tta: bool = Field(False, description="average the embedding of the face and its mirror image")
+    mirror_tta: bool = Field(True, description="average the embedding of the face and its mirror image (about 1.4x the time per photo)")
 
     # input limits
     max_upload_mb: float = Field(50.0, gt=0)
@@ -88,13 +95,30 @@ class Settings(BaseSettings):
     match_chunk: int = Field(256, ge=1, le=100_000, description="records matched per committed chunk")
     face_retry: bool = Field(True, description="retry a photo with no face upscaled and contrast-equalised (old prints, scans)")
 
+    # data protection (README "Data protection"; matcher.services.protection)
+    encrypt_blobs: bool = Field(True, description="seal blobs with AES-GCM under the data key (clear-text blobs are converted at start)")
+    data_key_file: Path | None = Field(None, description="data key file; default beside DATA_DIR, named after it (DATA_DIR.key)")
+    erasure_log: Path | None = Field(None, description="append-only copy of the erasure tombstones, re-applied on restore; default DATA_DIR.erasures.jsonl beside DATA_DIR")
+    retention_originals_days: int = Field(0, ge=0, description="purge a media original this many days after its faces were extracted (crops and embeddings stay); 0 = keep")
+    retention_closed_days: int = Field(0, ge=0, description="erase closed and withdrawn cases this many days after they closed; 0 = keep")
+    retention_rejected_days: int = Field(0, ge=0, description="trim a rejected candidate's evidence to its scores this many days after the rejection; 0 = keep")
+    retention_sweep_hours: float = Field(24.0, gt=0, description="how often `matcher serve` applies retention and finishes pending erasures")
+
     # http
     import_root: Path | None = Field(None, description="server folder under which shelter staff may import archives; unset = off")
     rate_uploads_per_minute: int = Field(30, ge=1, description="uploads per token per minute")
     rate_searches_per_minute: int = Field(60, ge=1, description="searches per token per minute")
     token_days: float = Field(90, gt=0, description="default token lifetime")
+    inprocess_worker: bool = Field(True, description="API processes also run queued background jobs (false: only `matcher worker` runs them)")
     host: str = "127.0.0.1"
     port: int = 8000
+
+    # operating it (README "Operating it"): back-pressure, logs, a busy database
+    model_workers: int = Field(0, ge=0, le=256, description="uploads, searches and detections analysed at once (bounded pool); 0 = number of cores")
+    model_queue: int | None = Field(None, ge=0, le=10_000, description="more that may wait for the pool before a 503 + Retry-After; default 2 per worker")
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line (request id, route template; never names, notes, tokens or file names)")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    sqlite_busy_timeout_s: float = Field(30.0, gt=0, le=600, description="how long a SQLite write waits for the lock before a 503")
 
     @property
     def max_upload_bytes(self) -> int:
@@ -109,9 +133,26 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{(self.data_dir / 'matcher.db').resolve()}"
 
     @property
+    def data_key_path(self) -> Path:
+        """The data key file: MATCHER_DATA_KEY_FILE, else beside DATA_DIR (never inside it)."""
+        return self.data_key_file or _beside_data_dir(self.data_dir, ".key")
+
+    @property
+    def erasure_log_path(self) -> Path:
+        return self.erasure_log or _beside_data_dir(self.data_dir, ".erasures.jsonl")
+
+    @property
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"
 
     @property
     def threads(self) -> int:
         return self.ort_threads or (os.cpu_count() or 1)
+
+    @property
+    def model_slots(self) -> int:
+        return self.model_workers or (os.cpu_count() or 1)
+
+    @property
+    def model_waiting(self) -> int:
+        return 2 * self.model_slots if self.model_queue is None else self.model_queue

@@ -79,6 +79,7 @@ class CandidateKind(StrEnum):
 
     MATCH = "match"
     DUPLICATE = "duplicate"
+    SIGHTING = "sighting"  # a record seen in swept footage or field photos (matcher.sightings; own table)
 
 
 class Verdict(StrEnum):

@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     match.add_argument("--refresh-sizes", default="10000,100000", help="gallery sizes for the full cohort refresh")
     match.add_argument("--tta-photos", type=int, default=300, help="photos imported with mirror TTA off and on (0: skip)")
     match.add_argument("--workers", type=int, default=1, help="embedding processes of the real-photo imports (matcher index's default: 1)")
-    match.add_argument("--profile", action="store_true", help="cProfile the new matcher; top functions to stderr")
+    match.add_argument("--profile", action="store_true", help="cProfile the new matcher (top functions to stderr); its timings are then inflated: diagnosis only")
     args = parser.parse_args(argv)
     set_faiss_threads(args.threads)
     sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())

@@ -13,22 +13,16 @@ its own and as a share of ``matcher index``, against the pre-rewrite matcher.
   before the new matcher ran; its per-record rate is extrapolated. Its one-off calibration
   is timed apart and left OUT of the old rate (which flatters the old code, so the quoted
   speed-up is conservative).
-* ``real_case`` -- a folder archive of >= 1,000 children made from the shared photos (95
-  photos of 23 adults) by re-using them with small random changes (mirror, crop, brightness,
-  JPEG quality, so every file has its own sha256), imported like ``matcher index`` does
-  (``ingest.batch.import_archive``), the matching that ends it timed on its own. The 23
-  identities are first loaded as reports (untimed), so the children have reports to meet.
 * ``cohort_refresh`` -- ``review.upkeep.refresh_cohorts`` (full) on synthetic galleries.
-* ``tta_case`` -- photos/s of the same import with ``MATCHER_MIRROR_TTA`` off and on.
+* ``bench_photos.real_case`` -- a folder archive of >= 1,000 children made from the shared
+  photos, imported like ``matcher index`` does, the matching that ends it timed on its own
+  (``match_share``); ``bench_photos.tta_case`` -- photos/s with ``MATCHER_MIRROR_TTA`` off/on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import cProfile
-import csv
-import datetime as dt
-import hashlib
 import io
 import json
 import os
@@ -46,16 +40,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from matcher.evaluation.synthetic import impostor_vectors, index_records, mate_of, store_records  # noqa: E402
-from matcher.services.container import Services  # noqa: E402
-from matcher.settings import Settings  # noqa: E402
-from matcher.store.models import Candidate, Record  # noqa: E402
+from matcher.evaluation.synthetic import impostor_vectors, index_records, mate_of, store_records
+from matcher.services.container import Services
+from matcher.settings import Settings
+from matcher.store.models import Candidate, Record
 
 _STORE_BATCH = 10_000  # records per transaction while building a synthetic gallery
 
 
 def _log(row: dict[str, Any]) -> None:
     print(json.dumps(row), file=sys.stderr, flush=True)
+
+
+def _machine() -> dict[str, Any]:
+    """CPUs and load average: timings on a shared machine are only comparable within a run."""
+    return {"cpus": os.cpu_count(), "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()]}
 
 
 def _settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -119,13 +118,12 @@ def _candidate_stats(services: Services, truth: dict[int, int]) -> dict[str, Any
     }
 
 
-def _old_sample(data_dir: Path, ids: list[int], sample: int, seed: int) -> dict[str, Any]:
+def _old_sample(data_dir: Path, ids: list[int], children: set[int], sample: int, seed: int) -> dict[str, Any]:
     """The frozen old matcher on a fixed random sample of ``ids``, in the DATA_DIR copy
     ``data_dir``; its transaction is rolled back (the copy is thrown away anyway)."""
     import legacy_matching
 
     services = Services(_settings(data_dir))
-    info = services.pack_info()
     for side in ("child", "report"):
         services.index(side)  # load the index files outside the timing
     chosen = sorted(int(i) for i in np.random.default_rng(seed).choice(np.array(ids), size=min(sample, len(ids)), replace=False))
@@ -143,13 +141,11 @@ def _old_sample(data_dir: Path, ids: list[int], sample: int, seed: int) -> dict[
     return {
         "sample": len(chosen),
         "sample_rule": f"numpy default_rng({seed}).choice(all {len(ids)} record ids, {len(chosen)}, replace=False), matched in id order in one transaction (like the old match), in a copy of the DATA_DIR taken before the new matcher ran",
-        "sample_children": None,  # filled by the caller (it knows the sides)
+        "sample_children": sum(1 for i in chosen if i in children),
         "old_calibration_s": round(calibration_s, 3),
         "old_sample_match_s": round(match_s, 3),
         "old_sample_candidates": dict(kinds),
         "old_records_per_s": round(len(chosen) / match_s, 2),
-        "_chosen": chosen,
-        "_pack": info.name,
     }
 
 
@@ -166,10 +162,7 @@ def synthetic_case(children: int, reports: int, mated: int, old_sample: int, see
         if old_sample > 0:
             services.engine.dispose()  # SQLite (WAL): everything is checkpointed before the copy
             shutil.copytree(data, copy)
-            old = _old_sample(copy, all_ids, old_sample, seed)
-            kid_set = set(built["children"])
-            old["sample_children"] = sum(1 for i in old.pop("_chosen") if i in kid_set)
-            old.pop("_pack")
+            old = _old_sample(copy, all_ids, set(built["children"]), old_sample, seed)
             shutil.rmtree(copy)
             _log({"old_sample": old})
         with _profiled(profile, f"new matcher, {len(all_ids)} synthetic records"):
@@ -187,6 +180,7 @@ def synthetic_case(children: int, reports: int, mated: int, old_sample: int, see
             "new_records_per_s": round(len(all_ids) / match_s, 2),
             "candidates_touched": touched,
             "match_chunk": services.settings.match_chunk,
+            "profiled": profile,
             **_candidate_stats(services, built["truth"]),
         }
         if old is not None:
@@ -199,6 +193,7 @@ def synthetic_case(children: int, reports: int, mated: int, old_sample: int, see
             )
             row["old_extrapolated_s"] = round(len(all_ids) / old["old_records_per_s"] + old["old_calibration_s"], 1)
         services.engine.dispose()
+        row["machine_after"] = _machine()
         _log({"synthetic": {k: v for k, v in row.items() if k != "old"}})
         return row
 
@@ -229,143 +224,6 @@ def cohort_refresh(sizes: list[int], seed: int) -> list[dict[str, Any]]:
     return rows
 
 
-# ---- real photos ---------------------------------------------------------------------------
-def shared_photos() -> dict[str, list[Path]]:
-    """identity -> photo paths of the shared labelled photos ({} when absent)."""
-    faces = Path(os.environ.get("MATCHER_TEST_DATA") or Path(__file__).resolve().parent.parent.parent / "shared" / "data") / "faces"
-    out: dict[str, list[Path]] = {}
-    for manifest in sorted(faces.glob("*/manifest.csv")) if faces.is_dir() else []:
-        with manifest.open(newline="") as fh:
-            for row in csv.DictReader(fh):
-                out.setdefault(row["identity"], []).append(manifest.parent / row["path"])
-    return out
-
-
-def _augment(src: Path, dst: Path, rng: np.random.Generator) -> None:
-    """A slightly different copy: mirror (p=0.5), crop keeping 85-100 % of each side,
-    brightness x0.8-1.2, JPEG quality 70-95."""
-    from PIL import Image, ImageEnhance, ImageOps
-
-    with Image.open(src) as im:
-        img = ImageOps.exif_transpose(im).convert("RGB")
-    if rng.random() < 0.5:
-        img = ImageOps.mirror(img)
-    w, h = img.size
-    cw, ch = int(w * rng.uniform(0.85, 1.0)), int(h * rng.uniform(0.85, 1.0))
-    x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-    img = img.crop((x0, y0, x0 + cw, y0 + ch))
-    img = ImageEnhance.Brightness(img).enhance(float(rng.uniform(0.8, 1.2)))
-    img.save(dst, "JPEG", quality=int(rng.integers(70, 96)))
-
-
-def build_real_archive(root: Path, photos: dict[str, list[Path]], records: int, seed: int) -> dict[str, Any]:
-    """``records`` child folders; each child is one identity, with 1-3 (mean 2) augmented
-    photos of it. Every file's sha256 is distinct (re-drawn on the rare collision)."""
-    rng = np.random.default_rng(seed)
-    identities = sorted(photos)
-    seen: set[str] = set()
-    n_photos = 0
-    for i in range(records):
-        ident = identities[int(rng.integers(len(identities)))]
-        folder = root / f"C{i:05d}"
-        folder.mkdir(parents=True)
-        for j in range(int(rng.choice([1, 2, 3], p=[0.3, 0.4, 0.3]))):
-            src = photos[ident][int(rng.integers(len(photos[ident])))]
-            dst = folder / f"p{j}.jpg"
-            while True:
-                _augment(src, dst, rng)
-                digest = hashlib.sha256(dst.read_bytes()).hexdigest()
-                if digest not in seen:
-                    seen.add(digest)
-                    break
-            n_photos += 1
-    return {"records": records, "photos": n_photos, "identities": len(identities), "source_photos": sum(map(len, photos.values()))}
-
-
-def _reports_folder(root: Path, photos: dict[str, list[Path]]) -> Path:
-    """The original shared photos as one report folder per identity (symlinks)."""
-    for n, (ident, paths) in enumerate(sorted(photos.items())):
-        folder = root / f"R{n:03d}"
-        folder.mkdir(parents=True)
-        for j, p in enumerate(paths):
-            (folder / f"{j}{p.suffix.lower()}").symlink_to(p)
-    return root
-
-
-def real_case(archive: Path, reports: Path, workers: int, profile: bool = False) -> dict[str, Any]:
-    """``matcher index`` of ``archive`` as children after ``reports`` were loaded as reports;
-    the import's matching timed on its own (the same calls ``import_archive`` makes)."""
-    from matcher.ingest.batch import import_archive
-
-    with tempfile.TemporaryDirectory() as tmp:
-        services = Services(_settings(Path(tmp)))
-        services.pipeline()  # model conversion (first run only) is not part of the timing
-        setup = import_archive(services, reports, "report", "bench", match=True)
-        t0 = time.perf_counter()
-        started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        result = import_archive(services, archive, "child", "bench", workers=workers, match=False)
-        t1 = time.perf_counter()
-        ids = services.records_with_media_since("child", started)
-        with _profiled(profile, f"new matcher, {len(ids)} children from real photos"):
-            touched = services.match_records(ids)
-        t2 = time.perf_counter()
-        s = result.summary
-        total = t2 - t0
-        row = {
-            "reports_loaded": setup.summary.records,
-            "records": s.records,
-            "photos": s.photos,
-            "faces": s.faces,
-            "no_face": s.no_face,
-            "failed": s.failed,
-            "workers": workers,
-            "index_s": round(t1 - t0, 2),
-            "match_s": round(t2 - t1, 2),
-            "total_s": round(total, 2),
-            "photos_per_s": round(s.photos / total, 2),
-            "photos_per_s_without_match": round(s.photos / (t1 - t0), 2),
-            "match_records_per_s": round(len(ids) / (t2 - t1), 2) if t2 > t1 else None,
-            "match_share": round((t2 - t1) / total, 4),
-            "candidates_touched": touched,
-            **{k: v for k, v in _candidate_stats(services, {}).items() if k in ("candidates", "by_kind_status", "records_left_pending")},
-        }
-        services.engine.dispose()
-        _log({"real": row})
-        return row
-
-
-def tta_case(archive: Path, workers: int) -> dict[str, Any]:
-    """The import (matching left out) with ``mirror_tta`` off, then on, in fresh DATA_DIRs."""
-    from matcher.ingest.batch import import_archive
-
-    rows = {}
-    for tta in (False, True):
-        with tempfile.TemporaryDirectory() as tmp:
-            services = Services(_settings(Path(tmp), mirror_tta=tta))
-            services.pipeline()
-            t0 = time.perf_counter()
-            s = import_archive(services, archive, "child", "bench", workers=workers, match=False).summary
-            seconds = time.perf_counter() - t0
-            rows["on" if tta else "off"] = {"photos": s.photos, "faces": s.faces, "seconds": round(seconds, 2), "photos_per_s": round(s.photos / seconds, 2)}
-            services.engine.dispose()
-            _log({"mirror_tta": tta, **rows["on" if tta else "off"]})
-    rows["slowdown"] = round(rows["off"]["photos_per_s"] / rows["on"]["photos_per_s"], 3)
-    rows["within_1_5x"] = rows["slowdown"] <= 1.5
-    return rows
-
-
-def _subset(archive: Path, root: Path, photos: int) -> Path:
-    """The first record folders of ``archive`` holding about ``photos`` photos (symlinks)."""
-    root.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for folder in sorted(p for p in archive.iterdir() if p.is_dir()):
-        if n >= photos:
-            break
-        (root / folder.name).symlink_to(folder)
-        n += sum(1 for _ in folder.iterdir())
-    return root
-
-
 def match_section(
     sizes: list[int],
     reports_share: float,
@@ -380,12 +238,14 @@ def match_section(
 ) -> dict[str, Any]:
     """Everything above, as one JSON-ready dict (a part is None when it was skipped or the
     shared photos are absent)."""
-    out: dict[str, Any] = {"synthetic": [], "real": None, "cohort_refresh": None, "mirror_tta": None}
+    out: dict[str, Any] = {"synthetic": [], "real": None, "cohort_refresh": None, "mirror_tta": None, "machine": _machine()}
     for n in sizes:
-        reports = int(round(n * reports_share))
-        out["synthetic"].append(synthetic_case(n - reports, reports, int(round(reports * mated_share)), old_sample, seed, profile=profile))
+        reports = round(n * reports_share)
+        out["synthetic"].append(synthetic_case(n - reports, reports, round(reports * mated_share), old_sample, seed, profile=profile))
     if refresh_sizes:
         out["cohort_refresh"] = cohort_refresh(refresh_sizes, seed)
+    from bench_photos import build_real_archive, real_case, reports_folder, shared_photos, subset, tta_case
+
     photos = shared_photos()
     if (real_records or tta_photos) and not photos:
         out["real"] = out["mirror_tta"] = "skipped: shared photos not found (MATCHER_TEST_DATA or ../shared/data)"
@@ -397,8 +257,8 @@ def match_section(
             made = build_real_archive(archive, photos, max(real_records, 1), seed)
             _log({"archive_built": made, "seconds": round(time.perf_counter() - t0, 1)})
             if real_records:
-                out["real"] = {"archive": made, **real_case(archive, _reports_folder(Path(tmp) / "reports", photos), workers, profile)}
+                out["real"] = {"archive": made, **real_case(archive, reports_folder(Path(tmp) / "reports", photos), workers, profile)}
             if tta_photos:
-                subset = _subset(archive, Path(tmp) / "subset", tta_photos) if tta_photos < made["photos"] else archive
-                out["mirror_tta"] = tta_case(subset, workers)
+                part = subset(archive, Path(tmp) / "subset", tta_photos) if tta_photos < made["photos"] else archive
+                out["mirror_tta"] = tta_case(part, workers)
     return out

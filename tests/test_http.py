@@ -3,6 +3,7 @@ end-to-end review flow with real models and photos, erasure, and schema fuzzing.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import itertools
 import zipfile
@@ -13,15 +14,15 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
-from hypothesis.errors import Unsatisfiable
 from hypothesis import settings as hsettings
+from hypothesis.errors import Unsatisfiable
 from sqlalchemy import func, select
 
 from matcher.api.app import create_app
 from matcher.services.container import Services
 from matcher.store.models import Candidate, Embedding, Erasure, Face, Media
 from tests.conftest import make_settings
-from tests.http_helpers import make_accounts
+from tests.http_helpers import make_accounts, store_counts
 
 SIGNED_OUT = (None, "wrong", "expired", "revoked")
 ROLES = ("fam1", "shelter", "rev", "admin")
@@ -147,7 +148,7 @@ def test_health_and_docs_are_public(world):
 
 
 def test_family_cannot_reach_another_familys_report_or_faces(world):
-    client, svc, accounts, ids, photo = world
+    client, _, accounts, ids, photo = world
     h = accounts.auth("fam2")
     assert client.get(f"/v1/reports/{ids['R1']}", headers=h).status_code == 404
     assert ids["R1"] not in [r["id"] for r in client.get("/v1/reports", headers=h).json()]
@@ -195,6 +196,73 @@ def test_searches_are_rate_limited_per_token(tmp_path, services, astronaut_jpeg)
     with TestClient(create_app(settings, services=svc)) as client:
         codes = [client.post("/v1/search", files={"file": ("a.jpg", astronaut_jpeg)}, headers=accounts.auth("rev")).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+def test_upload_with_the_childs_age_stores_it_and_reads_it_back(world, astronaut_bgr):
+    client, svc, accounts, ids, _ = world
+    h = accounts.auth
+    # a family says how old the child was in the photo (decimals allowed, comma or point)
+    up = client.post(f"/v1/reports/{ids['R1']}/media", files={"file": ("age.jpg", _jpeg(astronaut_bgr, 71))}, data={"age": "4,5"}, headers=h("fam1"))
+    assert up.status_code == 201, up.text
+    assert up.json()["age_at_photo"] == 4.5
+    media = {m["id"]: m for m in client.get(f"/v1/reports/{ids['R1']}", headers=h("fam1")).json()["media"]}
+    assert media[up.json()["media_id"]]["age_at_photo"] == 4.5
+    # a year taken becomes an age when the record has a birth year (R1: born 2015)
+    year = client.post(f"/v1/reports/{ids['R1']}/media", files={"file": ("y.jpg", _jpeg(astronaut_bgr, 72))}, data={"year_taken": "2019"}, headers=h("fam1"))
+    assert year.status_code == 201 and year.json()["age_at_photo"] == 4.0
+    # shelter staff too; without a birth year the year dates the photo instead (1 July)
+    kid = client.post("/v1/children", json={"number": "SH-AGE"}, headers=h("shelter")).json()
+    dated = client.post(f"/v1/children/{kid['id']}/media", files={"file": ("k.jpg", _jpeg(astronaut_bgr, 73))}, data={"year_taken": "2020"}, headers=h("shelter"))
+    assert dated.status_code == 201 and dated.json()["age_at_photo"] is None
+    aged = client.post(f"/v1/children/{kid['id']}/media", files={"file": ("k2.jpg", _jpeg(astronaut_bgr, 74))}, data={"age": "12"}, headers=h("shelter"))
+    assert aged.status_code == 201 and aged.json()["age_at_photo"] == 12.0
+    assert {m["age_at_photo"] for m in client.get(f"/v1/children/{kid['id']}", headers=h("rev")).json()["media"]} == {None, 12.0}
+    with svc.sessions() as session:
+        assert session.get(Media, dated.json()["media_id"]).taken_at == dt.datetime(2020, 7, 1)
+        assert session.get(Media, up.json()["media_id"]).age_at_photo == 4.5
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"age": "abc"}, "age"), ({"age": "31"}, "age"), ({"age": "-1"}, "age"), ({"age": "nan"}, "age"), ({"age": "4 years"}, "age"),
+        ({"year_taken": "19"}, "year_taken"), ({"year_taken": "3000"}, "year_taken"), ({"year_taken": "2O19"}, "year_taken"),
+        ({"year_taken": "2010"}, "year_taken"),  # before the report's birth year (2015)
+        ({"age": "1", "year_taken": "2024"}, "disagree"),  # born 2015: about 9 in 2024
+    ],
+)
+def test_upload_with_an_invalid_age_is_refused_with_422_and_stores_nothing(world, astronaut_bgr, fields, says):
+    client, svc, accounts, ids, _ = world
+    before = store_counts(svc)
+    r = client.post(f"/v1/reports/{ids['R1']}/media", files={"file": ("bad.jpg", _jpeg(astronaut_bgr, 60))}, data=fields, headers=accounts.auth("fam1"))
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_field" and says in error["message"]
+    after = store_counts(svc)
+    assert {k: after[k] for k in ("media", "faces", "blobs")} == {k: before[k] for k in ("media", "faces", "blobs")}
+
+
+@pytest.mark.slow
+def test_video_upload_with_the_childs_age_keeps_it_through_the_background_job(tmp_path, services, shared_data):
+    from matcher.services.worker import Worker
+
+    clip = shared_data / "videos" / "WDA_BobMenendez_000.mp4"
+    if not clip.is_file():
+        pytest.skip("shared test videos not found")
+    settings = make_settings(tmp_path / "var", inprocess_worker=False)
+    svc = Services(settings)
+    svc._pipelines = services._pipelines
+    accounts = make_accounts(svc, {"fam": "family"})
+    with TestClient(create_app(settings, services=svc)) as client:
+        report = client.post("/v1/reports", json={"name": "Amal", "birth_year": 2015}, headers=accounts.auth("fam")).json()
+        # a year that does not fit the birth year is refused before anything is queued
+        bad = client.post(f"/v1/reports/{report['id']}/media", files={"file": ("v.mp4", clip.read_bytes())}, data={"year_taken": "2001"}, headers=accounts.auth("fam"))
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_field"
+        queued = client.post(f"/v1/reports/{report['id']}/media", files={"file": ("v.mp4", clip.read_bytes())}, data={"age": "7"}, headers=accounts.auth("fam"))
+        assert queued.status_code == 202, queued.text
+        assert Worker(svc).run(once=True) == [(queued.json()["job"], "done")]
+        media = client.get(f"/v1/reports/{report['id']}", headers=accounts.auth("fam")).json()["media"]
+        assert [(m["kind"], m["age_at_photo"]) for m in media] == [("video", 7.0)]
 
 
 @pytest.mark.slow

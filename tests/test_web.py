@@ -4,6 +4,7 @@ family's pages embed), then the whole family -> reviewer -> family flow in a rea
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
 import shutil
@@ -21,7 +22,8 @@ from sqlalchemy import select
 from matcher.api.app import create_app
 from matcher.services.accounts import authenticate
 from matcher.services.container import Services
-from matcher.store.models import AuditEvent, Face, Media, Record
+from matcher.services.photo_age import GivenAge
+from matcher.store.models import AuditEvent, Candidate, Face, Media, Record
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts
 
@@ -193,7 +195,7 @@ def test_reviewer_opens_candidate_audited_and_decides_with_the_form(web, astrona
     _, svc, _, _ = web
     rev = client_for(web, "rev")
     queue = rev.get("/review")
-    ids = [int(i) for i in re.findall(r'data-href="/review/candidates/(\d+)"', queue.text)]
+    ids = [int(i) for i in re.findall(r'data-href="/review/candidates/(\d+)[?"]', queue.text)]  # grouped by report (default)
     assert ids, "the family's report should have produced a candidate"
     page = rev.get(f"/review/candidates/{ids[0]}")
     assert page.status_code == 200
@@ -247,6 +249,175 @@ def test_admin_erasure_needs_the_typed_confirmation(web, astronaut_bgr):
         assert db.get(Record, report["id"]) is None
 
 
+# ---- the queue by report, one report's shortlist, the candidate's evidence (issues 17, 18) ----
+SHORTLIST = 3
+
+
+def _seed_shortlists(svc, fam, shelter, astronaut_bgr) -> dict:
+    """Two reports whose candidates are written directly, with scores, plausibility and names
+    chosen so that only the ranking rules decide what a reviewer sees and in which order; the
+    evidence points at real face crops (uploaded with the child's age in each photo)."""
+    kid = svc.records.create(shelter, "child", {"number": "SH-PHOTO", "birth_year": 2010, "shelter": "North"})
+    kid_up = svc.records.upload(shelter, kid["id"], "child", _jpeg(astronaut_bgr, 95), "c.jpg", given=GivenAge(12.0))
+    photo = svc.records.create(fam, "report", {"number": "R-PHOTO", "name": "Sara", "birth_year": 2010})
+    rep_up = svc.records.upload(fam, photo["id"], "report", _jpeg(astronaut_bgr[:, ::-1].copy(), 90), "r.jpg", given=GivenAge(4.0))
+    pair = {"report_face": rep_up.faces[0]["id"], "child_face": kid_up.faces[0]["id"]}
+    ids: dict = {}
+    with svc.sessions.begin() as db:
+        def record(side, number, name, birth_year=None):
+            r = Record(side=side, external_id=number, name=name, birth_year=birth_year, shelter="North" if side == "child" else None)
+            db.add(r)
+            db.flush()
+            return r.id
+
+        ra = record("report", "R-A", "Билал Ахмедов", 2012)
+        rb = record("report", "R-B", "Lina", 2014)
+
+        def cand(key, report, child_name, score, raw, plausible, level, strong=False, fmr=0.05, status="open", kind="match"):
+            child = record("child", f"SH-{key}", child_name, 2012)
+            ev = {
+                "fusion": "best", "score_norm": "snorm", "raw_score": raw, "face_pairs_compared": 1,
+                "pairs": [{**pair, "score": raw}], "fpir": min(1.0, 40 * fmr), "strong": strong,
+                "plausible": plausible, "flags": [] if plausible is not False else ["birth_year_mismatch"],
+                "age": {"birth_year_gap": 0 if plausible is not False else 6, "report_age_at_photo": 4.0, "child_age_at_photo": 12.0},
+                "name": {"level": level},
+            }
+            c = Candidate(kind=kind, report_id=report, child_id=child, pack=svc.settings.pack, score=score, raw_score=raw, fmr=fmr,
+                          status=status, evidence=ev, plausible=plausible, name_level=level)
+            db.add(c)
+            db.flush()
+            ids[key] = c.id
+
+        cand("omar", ra, "Omar", 2.0, 0.61, True, "different")
+        cand("bilal", ra, "بلال", 1.5, 0.58, True, "same")
+        cand("noname", ra, None, 1.0, 0.52, None, "unknown")
+        cand("balal", ra, "Balal", 0.5, 0.47, True, "similar")  # 4th by score: off the list of 3
+        cand("far", ra, "Bilal", 5.0, 0.70, False, "same")  # implausible: below every plausible one
+        cand("gone", ra, "Bilal", 4.0, 0.66, True, "same", status="superseded")
+        cand("lina", rb, "Lina", 3.0, 0.72, True, "same", strong=True, fmr=1e-6)
+        cand("dup", ra, "Bilal", 2.5, 0.69, None, "unknown", kind="duplicate")
+    return ids
+
+
+def _shortlist_world(root: Path, services, astronaut_bgr) -> tuple:
+    svc = Services(make_settings(root / "var", shortlist=SHORTLIST))
+    svc._pipelines = services._pipelines
+    accounts = make_accounts(svc, {"fam": "family", "shelter": "shelter", "rev": "reviewer", "admin": "admin"})
+    with svc.sessions() as db:
+        fam, shelter = authenticate(db, accounts.tokens["fam"]), authenticate(db, accounts.tokens["shelter"])
+    ids = _seed_shortlists(svc, fam, shelter, astronaut_bgr)
+    return create_app(svc.settings, services=svc), svc, accounts, ids
+
+
+@pytest.fixture(scope="module")
+def shortlists(tmp_path_factory, services, astronaut_bgr):
+    return _shortlist_world(tmp_path_factory.mktemp("shortlists"), services, astronaut_bgr)
+
+
+def _groups(html: str) -> dict[str, list[int]]:
+    """Report number -> candidate ids in the order the grouped queue lists them."""
+    out = {}
+    for chunk in html.split('data-report="')[1:]:
+        number = chunk.split('"', 1)[0]
+        out[number] = [int(i) for i in re.findall(r'data-href="/review/candidates/(\d+)\?report=', chunk)]
+    return out
+
+
+def test_queue_groups_each_reports_shortlist_in_ranking_order(shortlists):
+    app, _, accounts, ids = shortlists
+    rev = TestClient(app)
+    assert sign_in(rev, accounts.tokens["rev"]).status_code == 303
+    page = rev.get("/review")
+    assert page.status_code == 200
+    groups = _groups(page.text)
+    assert all(len(rows) <= SHORTLIST for rows in groups.values()), groups
+    # plausible first, then name (same > unknown > different), then rank score; the 4th by
+    # score, the implausible one, the superseded one and the duplicate are not listed
+    assert groups["R-A"] == [ids["bilal"], ids["noname"], ids["omar"]]
+    assert groups["R-B"] == [ids["lina"]]
+    order = list(groups)
+    assert order.index("R-B") < order.index("R-A")  # a report with a strong lead comes first
+    assert "strong lead" in page.text and "Possible duplicates: 1 open" in page.text
+    assert "/review/reports/R-A" in page.text
+    # the best face pair of each report as thumbnails, served to reviewers
+    thumbs = re.findall(r'class="thumb" src="/img/faces/(\d+)"', page.text)
+    assert thumbs and rev.get(f"/img/faces/{thumbs[0]}").headers["content-type"] == "image/jpeg"
+    # filters apply inside the groups: implausible only leaves R-A's implausible candidate
+    only = _groups(rev.get("/review?flag=implausible").text)
+    assert only == {"R-A": [ids["far"]]}
+    # the flat list is still there with its filters, duplicates included
+    flat = rev.get("/review?view=all")
+    assert 'id="queue"' in flat.text and f'data-href="/review/candidates/{ids["dup"]}"' in flat.text
+    assert f'/review/candidates/{ids["gone"]}"' not in flat.text  # superseded: not in the default queue
+    dups = rev.get("/review?view=all&kind=duplicate").text
+    assert re.findall(r'data-href="/review/candidates/(\d+)"', dups) == [str(ids["dup"])]
+
+
+def test_report_page_lists_its_shortlist_and_candidates_move_inside_it(shortlists):
+    app, svc, accounts, ids = shortlists
+    rev = TestClient(app)
+    assert sign_in(rev, accounts.tokens["rev"]).status_code == 303
+    page = rev.get("/review/reports/R-A")
+    assert page.status_code == 200 and "Билал Ахмедов" in page.text
+    listed = [int(i) for i in re.findall(r'<tr data-href="/review/candidates/(\d+)\?report=R-A"', page.text)]
+    assert listed == [ids["bilal"], ids["noname"], ids["omar"]]
+    with svc.sessions() as db:
+        assert db.scalar(select(AuditEvent).where(AuditEvent.action == "shortlist_view", AuditEvent.actor == "user:rev"))
+    assert rev.get("/review/reports/NO-SUCH").status_code == 404
+    # a candidate opened from the report: previous / next stay inside the report
+    middle = rev.get(f"/review/candidates/{ids['noname']}?report=R-A").text
+    assert f'id="prev" href="/review/candidates/{ids["bilal"]}?report=R-A"' in middle
+    assert f'id="next" href="/review/candidates/{ids["omar"]}?report=R-A"' in middle
+    assert 'name="report" value="R-A"' in middle
+    # deciding goes on inside the report, then back to the queue when the report is done
+    last = rev.get(f"/review/candidates/{ids['omar']}?report=R-A")
+    done = rev.post(f"/review/candidates/{ids['omar']}/decision", data={"verdict": "rejected", "report": "R-A", "csrf": csrf_of(last.text)}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == f"/review/candidates/{ids['bilal']}?report=R-A"
+    only = rev.get(f"/review/candidates/{ids['lina']}?report=R-B")
+    finished = rev.post(f"/review/candidates/{ids['lina']}/decision", data={"verdict": "unsure", "report": "R-B", "csrf": csrf_of(only.text)}, follow_redirects=False)
+    assert finished.headers["location"] == "/review"
+    assert "Report R-B: no open candidates left." in rev.get("/review").text
+    # the rejected one moved to "already decided" and takes no place on the list: the next
+    # by score (similar name) comes in, and names order the list (same, similar, unknown)
+    page = rev.get("/review/reports/R-A").text
+    assert [int(i) for i in re.findall(r'<tr data-href="/review/candidates/(\d+)\?report=R-A"', page)] == [ids["bilal"], ids["balal"], ids["noname"]]
+    assert "Already decided" in page
+
+
+def test_candidate_page_shows_name_evidence_scores_in_words_and_given_ages(shortlists):
+    app, _, accounts, ids = shortlists
+    rev = TestClient(app)
+    assert sign_in(rev, accounts.tokens["rev"]).status_code == 303
+    page = rev.get(f"/review/candidates/{ids['bilal']}").text
+    name = re.search(r'<p id="name">(.*?)</p>', page, re.S).group(1)
+    assert "Билал Ахмедов" in name and "بلال" in name and "bilal akhmedov" in name and "≈" in name and ">same<" in name
+    assert re.search(r'Rank score <strong id="score">1\.50</strong>', page)
+    assert re.search(r'<p id="raw">Face similarity <strong>0\.58</strong>', page)
+    assert "not a strong lead" in page and "unrelated pairs score this high" in page
+    assert "age 4 in this photo (given)" in page and "age 12 in this photo (given)" in page
+    strong = rev.get(f"/review/candidates/{ids['lina']}").text
+    assert 'class="badge strong" id="strong">strong lead<' in strong
+    different = rev.get(f"/review/candidates/{ids['omar']}").text
+    assert "≠" in re.search(r'<p id="name">(.*?)</p>', different, re.S).group(1)
+    # the other candidates of the report (whatever their status, superseded aside) in the
+    # report's display order: plausible first, then name similar > unknown > different
+    others = re.search(r"Other candidates of report R-A(.*?)</table>", page, re.S).group(1)
+    listed = [int(i) for i in re.findall(r'/review/candidates/(\d+)"', others)]
+    assert listed == [ids["balal"], ids["noname"], ids["omar"], ids["far"]]
+
+
+def test_health_page_states_the_strong_lead_threshold_as_an_open_set_rate(shortlists):
+    app, svc, accounts, _ = shortlists
+    admin = TestClient(app)
+    assert sign_in(admin, accounts.tokens["admin"]).status_code == 303
+    page = admin.get("/admin/health").text
+    n = svc.health.strong_threshold()
+    assert n["children"] >= 1 and n["per_pair"] == pytest.approx(svc.settings.queue_fpir / n["children"])
+    assert "open-set" in page and f"{n['children']} child" in page
+    plot = admin.get("/admin/health/impostors.png")
+    assert plot.status_code == 200 and plot.content[:4] == b"\x89PNG"
+
+
 # ---- the browser ----
 def _browser_missing() -> str | None:
     if importlib.util.find_spec("playwright") is None:
@@ -262,25 +433,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory, services, astronaut_bgr):
-    reason = _browser_missing()
-    if reason:
-        pytest.skip(reason)
+@contextlib.contextmanager
+def _serving(app):
+    """The app under uvicorn on a free local port, in a thread; yields its base URL."""
     import uvicorn
 
-    svc, accounts, ids = _world(tmp_path_factory.mktemp("live"), services, astronaut_bgr)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(svc.settings, services=svc), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", svc, accounts, ids
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, services, astronaut_bgr):
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    svc, accounts, ids = _world(tmp_path_factory.mktemp("live"), services, astronaut_bgr)
+    with _serving(create_app(svc.settings, services=svc)) as base:
+        yield base, svc, accounts, ids
+
+
+@pytest.fixture(scope="module")
+def shortlists_live(tmp_path_factory, services, astronaut_bgr):
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    app, svc, accounts, ids = _shortlist_world(tmp_path_factory.mktemp("shortlists-live"), services, astronaut_bgr)
+    with _serving(app) as base:
+        yield base, svc, accounts, ids
 
 
 @pytest.fixture(scope="module")
@@ -347,7 +535,7 @@ def test_family_files_report_reviewer_confirms_with_keyboard_family_sees_closed(
     rpage.keyboard.press("j")
     expect(rpage.locator("#queue tbody tr.current")).to_have_count(1)
     rpage.keyboard.press("Enter")
-    rpage.wait_for_url(re.compile(r"/review/candidates/\d+$"))
+    rpage.wait_for_url(re.compile(r"/review/candidates/\d+(\?report=[^&]+)?$"))  # opened inside its report
     expect(rpage.locator("#score")).to_be_visible()
     expect(rpage.locator("#fmr")).to_contain_text("unrelated pairs")
     expect(rpage.locator("#age")).to_be_visible()
@@ -361,7 +549,7 @@ def test_family_files_report_reviewer_confirms_with_keyboard_family_sees_closed(
     rpage.locator("details.originals summary").click()
     expect(rpage.locator("img.photo").first).to_be_visible()
     rpage.screenshot(path=str(ARTIFACTS / "candidate.png"), full_page=True)
-    candidate_id = int(rpage.url.rsplit("/", 1)[1])
+    candidate_id = int(re.search(r"/candidates/(\d+)", rpage.url).group(1))
     rpage.keyboard.press("c")
     expect(rpage.locator("#confirm-step")).to_be_visible()
     expect(rpage.locator("#confirm-text")).to_contain_text("Confirm this match")
@@ -398,4 +586,56 @@ def test_family_form_works_with_javascript_off(live, browser, astronaut_bgr):
     page.get_by_label("A photo or a video of your child").set_input_files({"name": "one.jpg", "mimeType": "image/jpeg", "buffer": _jpeg(astronaut_bgr[:, ::-1].copy())})
     page.get_by_role("button", name="Send report").click()
     expect(page.locator("#report-status")).to_have_text("under review")
+    context.close()
+
+
+@pytest.mark.browser
+def test_reviewer_works_one_report_from_the_grouped_queue(shortlists_live, browser):
+    from playwright.sync_api import expect
+
+    base, _, accounts, ids = shortlists_live
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    _browser_sign_in(page, base, accounts.tokens["rev"])
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+    report_a = page.locator('section.report-group[data-report="R-A"]')
+    expect(report_a.locator("tbody tr")).to_have_count(SHORTLIST)
+    expect(report_a.locator("tbody tr").first).to_contain_text("بلال")
+    expect(page.locator('section.report-group[data-report="R-B"] .badge.strong').first).to_be_visible()
+    thumbs = page.locator("img.thumb")
+    expect(thumbs.first).to_be_visible()
+    page.wait_for_function("() => [...document.querySelectorAll('img.thumb')].slice(0, 2).every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(ARTIFACTS / "queue-by-report.png"), full_page=True)
+
+    report_a.locator("a.work").click()
+    page.wait_for_url(re.compile(r"/review/reports/R-A$"))
+    expect(page.locator("#queue tbody tr")).to_have_count(SHORTLIST)
+    page.screenshot(path=str(ARTIFACTS / "report-shortlist.png"), full_page=True)
+    page.keyboard.press("j")
+    expect(page.locator("#queue tbody tr.current")).to_have_count(1)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"/review/candidates/{ids['bilal']}\?report=R-A$"))
+    expect(page.locator("#name")).to_contain_text("same")
+    expect(page.locator("#name")).to_contain_text("Билал Ахмедов")
+    expect(page.locator("#raw")).to_contain_text("Face similarity 0.58")
+    expect(page.locator("#score")).to_have_text("1.50")
+    crops = page.locator("img.crop")
+    assert all(page.evaluate("(img) => img.complete && img.naturalWidth > 0", crops.nth(i).element_handle()) for i in range(2))
+    page.screenshot(path=str(ARTIFACTS / "candidate-names.png"), full_page=True)
+    page.keyboard.press("j")  # next inside the report
+    page.wait_for_url(re.compile(rf"/review/candidates/{ids['noname']}\?report=R-A$"))
+    # the flat list keeps its keys too
+    page.goto(f"{base}/review?view=all")
+    expect(page.locator("#queue tbody tr")).to_have_count(len(ids) - 1)  # all open ones, superseded aside
+    page.screenshot(path=str(ARTIFACTS / "queue-all.png"), full_page=True)
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    expect(page.locator("#queue tbody tr.current")).to_have_count(1)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/review/candidates/\d+$"))
+    assert not errors, errors
     context.close()

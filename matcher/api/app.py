@@ -2,36 +2,46 @@
 
 One router per audience (families, shelters, reviewers, admin, jobs); every error is
 ``{"error": {"code", "message"}}`` from the handlers below; every response carries a
-request id (echoed into audit rows) and conservative security headers.
+request id (echoed into audit rows and log lines) and conservative security headers
+(``api.middleware``, which also counts requests for ``/metrics``).
+
+Operating it: ``/health`` is cheap and public; ``/health/ready`` checks the database, the
+blob store, the model pack and the index (503 with the reason); ``/metrics`` (admin token)
+is Prometheus text. A busy database is a 503 with ``Retry-After``, a full disk a 507, a
+unique-constraint collision between two concurrent requests a 409 — never a 500.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from matcher import __version__
-from matcher.api.deps import RateLimiter, get_services, limited, require
+from matcher.api.deps import get_services, limited, require
 from matcher.api.limits import BodySizeLimit
-from matcher.api.routes import admin, family, jobs, review, shelter
+from matcher.api.metrics import CONTENT_TYPE, Metrics
+from matcher.api.middleware import ObservabilityMiddleware
+from matcher.api.routes import admin, family, jobs, review, shelter, sightings
 from matcher.api.schemas import ErrorOut, FacesOut, Health
 from matcher.api.uploads import read_capped
+from matcher.errors import ConflictError, DatabaseBusy, MatcherError, StorageFullError
 from matcher.services.accounts import Principal
-from matcher.errors import MatcherError
 from matcher.services.container import Services
+from matcher.services.uploads import DISK_FULL_MESSAGE
 from matcher.settings import Settings, apply_privacy_env
+from matcher.store.db import is_busy, is_disk_full
 from matcher.web.app import mount_pages
 
 log = logging.getLogger(__name__)
-ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429)}
+ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503, 507)}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -53,6 +63,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        try:  # uploads a killed process left half-done: their blobs go (store.inflight)
+            await run_in_threadpool(svc.operations.recover_uploads)
+        except Exception:
+            log.exception("could not recover interrupted uploads; `matcher fsck` will find their blobs")
         yield
         svc.jobs.shutdown()
 
@@ -65,24 +79,44 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         responses=ERRORS,
     )
     app.state.services = svc
-    app.state.rate_limiter = RateLimiter()
+    metrics = Metrics(svc)  # this app's registry, passed down (no global one)
+    svc.stage_observer = metrics.observe_stage  # model time per stage, from the pipeline's hook
+    svc.capacity.on_wait = metrics.observe_pool_wait
+    app.state.metrics = metrics
+    app.state.rate_limiter = svc.rate_limits  # counted in the database (services.rate_limits)
     app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.video_max_bytes) + 64 * 1024)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, security_headers=SECURITY_HEADERS)  # added last: outermost
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next):
-        request.state.request_id = uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        for key, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        return response
+    def error_response(exc: MatcherError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        retry_after = getattr(exc, "retry_after", None) or (60 if exc.status == 429 else None)
+        if retry_after:
+            headers["Retry-After"] = str(retry_after)
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status, headers=headers or None)
 
     @app.exception_handler(MatcherError)
     async def matcher_error(_: Request, exc: MatcherError) -> JSONResponse:
-        if exc.status >= 500:
+        if exc.status >= 500 and exc.status != 503:
             log.error("%s: %s", exc.code, exc.message)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else ({"Retry-After": "60"} if exc.status == 429 else None)
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status, headers=headers)
+        return error_response(exc)
+
+    async def storage_error(_: Request, exc: Exception) -> JSONResponse:
+        """Database and file errors that are not bugs: busy (503), disk full (507), two
+        concurrent requests colliding on a unique constraint (409). Anything else is a 500."""
+        if is_busy(exc):
+            log.warning("database busy: %s", type(exc).__name__)
+            return error_response(DatabaseBusy("The database is busy right now; nothing was changed. Please try again in a few seconds."))
+        if is_disk_full(exc):
+            log.error("storage full: %s", type(exc).__name__)
+            return error_response(StorageFullError(DISK_FULL_MESSAGE))
+        if isinstance(exc, IntegrityError):
+            log.warning("concurrent change collided: %s", type(exc).__name__)
+            return error_response(ConflictError("This collided with another change made at the same moment; nothing was changed. Please try again."))
+        log.error("unexpected storage error", exc_info=exc)
+        return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side; nothing was changed."}}, status_code=500)
+
+    app.add_exception_handler(DBAPIError, storage_error)
+    app.add_exception_handler(OSError, storage_error)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -101,7 +135,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.get("/health", response_model=Health, tags=["service"])
     def health(svc: Services = Depends(get_services)) -> Health:
+        """Cheap and public: the process answers. Whether it can work: ``/health/ready``."""
         return Health(status="ok", pack=svc.settings.pack, version=__version__)
+
+    @app.get("/health/ready", tags=["service"], responses={503: {"description": "not ready; the failing checks say why"}})
+    async def ready(svc: Services = Depends(get_services)) -> JSONResponse:
+        """Database (query + schema revision), blob store (probe written, read, deleted), model
+        pack (files verified, pipeline loaded), index (in line with the database). 200 when
+        all pass, else 503 with each check's reason. Public, like ``/health``: it names no data."""
+        result = await run_in_threadpool(svc.operations.readiness)
+        return JSONResponse(result.as_dict(), status_code=200 if result.ready else 503, headers={"Cache-Control": "no-store"})
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    async def metrics_text(who: Principal = Depends(require("admin")), svc: Services = Depends(get_services)) -> Response:
+        """Prometheus text format (``api.metrics``). Admin token required."""
+        body = await run_in_threadpool(metrics.render)
+        return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
     @app.post("/v1/faces", response_model=FacesOut, tags=["service"], dependencies=[Depends(limited("search", "rate_searches_per_minute"))])
     async def detect_faces(
@@ -111,10 +160,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     ) -> FacesOut:
         """Stateless: the faces found in one photo. Nothing is stored. Staff only."""
         data = await read_capped(file, svc.limits.max_bytes)
-        result = await run_in_threadpool(svc.analyze_bytes, data)
+        result = await run_in_threadpool(svc.capacity.run, svc.analyze_bytes, data)  # bounded model pool (503 when full)
         return FacesOut(pack=svc.pipeline().pack, width=result.image.width, height=result.image.height, faces=[f.summary() for f in result.faces])
 
-    for router in (family.router, shelter.router, review.router, admin.router, jobs.router):
+    for router in (family.router, shelter.router, review.router, admin.router, jobs.router, sightings.router):
         app.include_router(router)
     mount_pages(app)  # server-rendered pages for people (outside /v1)
     return app

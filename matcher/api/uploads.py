@@ -7,9 +7,10 @@ from fastapi import UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from matcher.services.accounts import Principal
 from matcher.errors import FileTooLargeError
+from matcher.services.accounts import Principal
 from matcher.services.container import Services
+from matcher.services.photo_age import GivenAge
 from matcher.services.uploads import receive_media
 
 CHUNK = 1 << 20
@@ -31,10 +32,11 @@ async def read_upload(svc: Services, file: UploadFile) -> bytes:
     return await read_capped(file, max(svc.settings.max_upload_bytes, svc.settings.video_max_bytes))
 
 
-async def accept_upload(svc: Services, who: Principal, record_id: int, side: str, file: UploadFile) -> JSONResponse:
-    """201 with the faces of a photo, or 202 with the job that processes a video."""
+async def accept_upload(svc: Services, who: Principal, record_id: int, side: str, file: UploadFile, given: GivenAge | None = None) -> JSONResponse:
+    """201 with the faces of a photo, or 202 with the job that processes a video. ``given``:
+    the child's age in it, if the uploader said (``services.uploads.parse_given_age``)."""
     data = await read_upload(svc, file)
-    got = await run_in_threadpool(receive_media, svc, who, record_id, side, data, file.filename)
+    got = await run_in_threadpool(lambda: receive_media(svc, who, record_id, side, data, file.filename, given=given))
     if got.job is not None:
         return JSONResponse({"job": got.job.id, "status": got.job.status, "status_url": f"/v1/jobs/{got.job.id}"}, status_code=202)
     return JSONResponse({**got.outcome.__dict__, "warnings": list(got.outcome.warnings)}, status_code=201)

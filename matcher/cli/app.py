@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from matcher.cli import accounts, archive, evaluate, faces, review, serve
+from matcher.cli import accounts, archive, evaluate, faces, protection, review, serve, worker
+from matcher.cli import sweep as sweeping  # sweep, sightings, sighting, decide-sighting
 from matcher.errors import MatcherError
 from matcher.settings import apply_privacy_env
 
@@ -34,14 +35,24 @@ app.command()(archive.search)
 app.command()(archive.reindex)
 app.command()(archive.stats)
 app.command()(faces.video)
+app.command()(sweeping.sweep)
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
 app.command()(serve.serve)
+app.command()(worker.worker)
 app.command()(review.queue)
 app.command()(review.candidate)
 app.command()(review.decide)
-app.command()(review.audit)
+app.command()(sweeping.sightings)
+app.command()(sweeping.sighting)
+app.command("decide-sighting")(sweeping.decide_sighting)
+app.add_typer(protection.audit_app, name="audit")  # `audit [--since]` lists, `audit verify` checks the chain
 app.command("eval")(evaluate.eval_command)
+app.add_typer(protection.keys_app, name="keys")
+app.command()(protection.fsck)
+app.command()(protection.backup)
+app.command()(protection.restore)
+app.command()(protection.retention)
 
 
 def run() -> None:  # pragma: no cover - console entry for python -m

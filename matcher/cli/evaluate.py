@@ -17,11 +17,12 @@ def eval_command(
     pack: Annotated[str | None, typer.Option(help="model pack (default: MATCHER_PACK)")] = None,
     fusion: Annotated[str | None, typer.Option(help="best | support (default: MATCHER_FUSION)")] = None,
     out: Annotated[Path, typer.Option(help="folder for report.json, report.md and PNG plots")] = Path("eval-report"),
-    compare: Annotated[bool, typer.Option("--compare", help="also run every ready pack x both fusion rules; one table")] = False,
+    compare: Annotated[bool, typer.Option("--compare", help="also run the accuracy levers (each alone and together) and every ready pack x both fusion rules")] = False,
 ) -> None:
     """Accuracy on labelled photos: CMC, DIR@FPIR, TAR@FAR, failures to enrol, plots."""
     # heavy: models, FAISS, matplotlib
-    from matcher.evaluation.report import compare_row, compare_table, write_report
+    from matcher.evaluation.levers import variants
+    from matcher.evaluation.report import compare_row, compare_table, lever_row, levers_table, write_report
     from matcher.evaluation.runner import evaluate
     from matcher.faces.packs import list_packs, pack_state
 
@@ -43,6 +44,7 @@ def eval_command(
                 continue
             rows += [compare_row(r) for r in evaluate(services, gallery, probes, other.name, ("best", "support"))]
         primary["compare"] = rows
+        primary["levers"] = [lever_row(evaluate(services, gallery, probes, pack, ("best",), lv)[0]) for lv in variants(services.settings.norm_top_k)]
     report = write_report(primary, out)
     c = report["cmc"]
     typer.echo(
@@ -53,4 +55,5 @@ def eval_command(
     )
     if compare:
         typer.echo(compare_table(report["compare"]))
+        typer.echo(levers_table(report["levers"]))
     typer.echo(f"report: {out / 'report.md'}")

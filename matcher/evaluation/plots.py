@@ -62,14 +62,18 @@ def write_plots(result: dict, out: Path) -> list[str]:
     written.append("det.png")
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.linspace(-0.4, 1.0, 57)
+    raw = (result.get("levers") or {}).get("score_norm", "none") == "none"
+    both = np.concatenate([imp[np.isfinite(imp) & (imp > -100)], gen[np.isfinite(gen) & (gen > -100)]])  # -1000: implausible pairs
+    bins = np.linspace(-0.4, 1.0, 57) if raw or not both.size else np.linspace(float(both.min()), float(both.max()) + 1e-6, 57)
+    imp = imp[np.isfinite(imp) & (imp > -100)]
     if imp.size:
         ax.hist(imp, bins=bins, density=True, alpha=0.5, label=f"impostor (n={imp.size})")
     g = gen[np.isfinite(gen)]
     if g.size:
         ax.hist(g, bins=bins, density=True, alpha=0.5, label=f"genuine (n={g.size})")
-    ax.axvline(result["same_person_threshold"], color="k", ls="--", lw=1, label="pack same-person hint")
-    ax.set(xlabel="fused cosine score", ylabel="density", title=f"Scores ({title})")
+    if raw:
+        ax.axvline(result["same_person_threshold"], color="k", ls="--", lw=1, label="pack same-person hint")
+    ax.set(xlabel="fused cosine score" if raw else "S-normalised score", ylabel="density", title=f"Scores ({title})")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "scores_hist.png", dpi=100)
@@ -112,9 +116,19 @@ def decided_scores_png(rows: list[tuple[str, float]]) -> bytes:
     return _png_bytes(fig)
 
 
-def impostors_png(cal: Calibration | None, queue_fmr: float) -> bytes:
+def _score_at(cal: Calibration, fmr: float, lo: float, hi: float) -> float:
+    """Smallest score in [lo, hi] whose rate is at most ``fmr`` (bisection; ``fmr`` is monotone).
+    ``Calibration.threshold`` searches cosines (up to 2) only; S-normalised scores run further."""
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cal.fmr(mid) > fmr else (lo, mid)
+    return hi
+
+
+def impostors_png(cal: Calibration | None, pair_fmr: float) -> bytes:
     """The impostor scores a calibration was measured on, the false-match rate curve they imply
-    and the queue threshold at ``queue_fmr``; a placeholder when there is no calibration."""
+    and the strong-lead threshold at the per-pair rate ``pair_fmr`` (``QUEUE_FPIR / N``, see
+    ``services.health``); a placeholder when there is no calibration."""
     fig = _health_figure()
     ax = fig.add_subplot()
     if cal is None or not cal.sorted_scores:
@@ -122,14 +136,15 @@ def impostors_png(cal: Calibration | None, queue_fmr: float) -> bytes:
         return _png_bytes(fig)
     scores = np.asarray(cal.sorted_scores)
     ax.hist(scores, bins=40, color="#5a6b7d", alpha=0.7, label=f"impostor pairs ({cal.n_pairs})")
-    ax.set_xlabel("fused score")
+    ax.set_xlabel("S-normalised score" if cal.normalised else "fused score (cosine)")
     ax.set_ylabel("impostor pairs")
     ax2 = ax.twinx()
-    xs = np.linspace(float(scores.min()), 1.0, 200)
-    ax2.semilogy(xs, [cal.fmr(x) for x in xs], color="#1f4e99", label="false-match rate")
+    t = _score_at(cal, pair_fmr, float(scores.min()), float(scores.max()) + 50.0) if cal.normalised else cal.threshold(pair_fmr)
+    hi = max(float(scores.max()), t) + 0.5 if cal.normalised else 1.0  # normalised scores run past 1
+    xs = np.linspace(float(scores.min()), hi, 200)
+    ax2.semilogy(xs, [cal.fmr(x) for x in xs], color="#1f4e99", label="false-match rate (per pair)")
     ax2.set_ylabel("false-match rate")
-    t = cal.threshold(queue_fmr)
-    ax2.axvline(t, color="#b3261e", linestyle="--", label=f"queue threshold {t:.3f} (FMR {queue_fmr:g})")
+    ax2.axvline(t, color="#b3261e", linestyle="--", label=f"strong-lead threshold {t:.2f} (per-pair FMR {pair_fmr:.2g})")
     lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax2.legend(lines, [h.get_label() for h in lines], loc="upper right", fontsize=8)
     ax.set_title(f"Impostor distribution used for calibration ({cal.pack}, {cal.n_records} records)")

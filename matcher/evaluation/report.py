@@ -37,6 +37,29 @@ def compare_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def lever_row(result: dict) -> dict:
+    t = result["timing_s"]
+    return {
+        "levers": result["levers"]["name"],
+        **{k: v for k, v in result["cmc"].items()},
+        "dir_at_fpir_0.01": result["dir_at_fpir"]["0.01"]["dir"],
+        "embed_s": round(t["embed_gallery"] + t["embed_probes"], 2),
+        "embedded": t["embedded"],
+        "rank_s": t["search_and_fuse"],
+    }
+
+
+def levers_table(rows: list[dict]) -> str:
+    """Each accuracy lever alone and together, on the same photos (README "Accuracy levers")."""
+    lines = ["| levers | rank-1 | rank-5 | rank-10 | rank-20 | DIR@FPIR 1% | embedding s (photos embedded) | ranking s |", "|" + "---|" * 8]
+    for r in rows:
+        lines.append(
+            f"| {r['levers']} | {_pct(r['rank1'])} | {_pct(r['rank5'])} | {_pct(r['rank10'])} | {_pct(r['rank20'])} | "
+            f"{_pct(r['dir_at_fpir_0.01'])} | {r['embed_s']:.1f} ({r['embedded']}) | {r['rank_s']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def report_markdown(result: dict) -> str:
     c, fte, t = result["counts"], result["failures_to_enrol"], result["timing_s"]
     lines = [
@@ -104,6 +127,8 @@ def report_markdown(result: dict) -> str:
     ]
     if "compare" in result:
         lines += ["", "## Comparison (same gallery and probes)", "", compare_table(result["compare"])]
+    if "levers" in result:
+        lines += ["", "## Accuracy levers (same gallery and probes)", "", levers_table(result["levers"])]
     return "\n".join(lines) + "\n"
 
 

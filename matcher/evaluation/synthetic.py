@@ -16,6 +16,7 @@ import hashlib
 import numpy as np
 from sqlalchemy.orm import Session
 
+from matcher.store import index_state
 from matcher.store.models import Embedding, Face, Media, Record
 from matcher.vectors import l2_normalize
 
@@ -53,6 +54,7 @@ def store_records(session: Session, side: str, vectors: np.ndarray, pack: str, p
     """One record per vector (a single template face each); returns (record id, face id,
     vector) for the caller to add to the index after commit."""
     out = []
+    index_state.bump(session, side, pack)  # before the face ids (see store.index_state)
     for i, vec in enumerate(vectors, start=start):
         record = Record(side=side, external_id=f"{prefix}{i:06d}", needs_match=True, **fields)
         session.add(record)
@@ -66,6 +68,8 @@ def store_records(session: Session, side: str, vectors: np.ndarray, pack: str, p
         session.add(face)
         session.flush()
         out.append((record.id, face.id, vec))
+    if out:
+        index_state.bump(session, side, pack, max_face_id=max(f for _, f, _ in out))
     return out
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from matcher.faces.align import mirror_landmarks, norm_crop
 from matcher.faces import quality
+from matcher.faces.align import mirror_landmarks, norm_crop
 from matcher.faces.base import Detector, Recognizer
 from matcher.faces.retry import RETRY_WARNING, retry_variants
 from matcher.faces.types import Box, DetectedFace, Detection
@@ -25,13 +26,19 @@ class PipelineConfig:
     face_retry: bool = True  # photos with no face get a second look (faces.retry)
 
 
-class Pipeline:
-    """Owns one detector and one recognizer of the same pack."""
+# optional hook told how long each model stage took: ("detect" | "embed", seconds)
+StageObserver = Callable[[str, float], None]
 
-    def __init__(self, detector: Detector, recognizer: Recognizer, config: PipelineConfig) -> None:
+
+class Pipeline:
+    """Owns one detector and one recognizer of the same pack. ``observe`` (optional) is told
+    the seconds each detector and recognizer call took (``api.metrics``)."""
+
+    def __init__(self, detector: Detector, recognizer: Recognizer, config: PipelineConfig, observe: StageObserver | None = None) -> None:
         self.detector = detector
         self.recognizer = recognizer
         self.config = config
+        self.observe = observe
 
     @property
     def pack(self) -> str:
@@ -42,13 +49,17 @@ class Pipeline:
         return self.recognizer.dim
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
+        started = time.perf_counter()
         found = self.detector.detect(bgr, self.config.score_threshold)
+        if self.observe is not None:
+            self.observe("detect", time.perf_counter() - started)
         return [d for d in found if min(d.box.width, d.box.height) >= self.config.min_face_px]
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """(n,112,112,3) BGR crops -> (n, dim) unit float32, in batches of ``batch_size``."""
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
+        started = time.perf_counter()
         out = []
         step = self.config.batch_size
         for start in range(0, len(crops), step):
@@ -57,6 +68,8 @@ class Pipeline:
             if self.config.mirror_tta:
                 vectors = l2_normalize(vectors) + l2_normalize(self.recognizer.embed(batch[:, :, ::-1]))
             out.append(vectors)
+        if self.observe is not None:
+            self.observe("embed", time.perf_counter() - started)
         return l2_normalize(np.concatenate(out))
 
     def analyze(self, images: Sequence[np.ndarray]) -> list[list[DetectedFace]]:

@@ -41,6 +41,7 @@ own calls with a lock, so it can be shared between request threads.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -334,13 +335,14 @@ class FaceIndex:
         return scores, labels
 
     # ---- persistence --------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically in the ``index.fileformat`` format (old file kept on failure)."""
+    def save(self, path: str | os.PathLike[str], generation: int | None = None) -> None:
+        """Write atomically in the ``index.fileformat`` format (old file kept on failure),
+        with the database ``generation`` the caller knows these faces to be current at."""
         with self._lock:
             sections = [faiss.serialize_index(self._store)]
             if self._coarse is not None:
                 sections.append(faiss.serialize_index(self._coarse))
-            meta = self.meta
+            meta = dataclasses.replace(self.meta, generation=generation)
         save_bytes(path, meta, sections)
 
     @classmethod

@@ -58,6 +58,10 @@ class IndexMeta:
     count: int
     max_id: int | None
     ann: AnnParams | None
+    # the database's index generation (``store.index_state``) the saved faces are at least
+    # as new as; ``None`` in files written without one. Lets a process skip overwriting a
+    # newer file (``index.manager``).
+    generation: int | None = None
 
 
 def save_bytes(path: str | os.PathLike[str], meta: IndexMeta, sections: list[npt.NDArray[np.uint8]]) -> None:
@@ -158,6 +162,7 @@ def _meta_from_header(header: dict[str, Any], path: object) -> IndexMeta:
             count=int(header["count"]),
             max_id=None if header["max_id"] is None else int(header["max_id"]),
             ann=None if ann is None else AnnParams(int(ann["nlist"]), int(ann["nprobe"]), int(ann["trained_on"])),
+            generation=None if header.get("generation") is None else int(header["generation"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexCorruptError(f"index file {path} has an incomplete header") from exc

@@ -181,7 +181,8 @@ class ArchiveIndexer:
                     report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "no_face", "code": "no_face", "message": "no face found"})
         if new_ids:
             vectors = stack_bytes(new_vectors, index.dim)
-            index.add(np.asarray(new_ids, dtype=np.int64), vectors)
+            # through the manager: a search in another thread may already have caught these up
+            self.services.indexes.add(self.side, self.pack, index.dim, np.asarray(new_ids, dtype=np.int64), vectors, save=False)
 
     def _write_report(self, rows: list[dict]) -> Path | None:
         if not rows:

@@ -11,6 +11,7 @@ import hashlib
 from sqlalchemy.orm import Session
 
 from matcher.ingest.worker import PhotoResult
+from matcher.store import index_state
 from matcher.store.blobs import BlobStore
 from matcher.store.models import Embedding, Face, Media, Record
 from matcher.types import MediaKind
@@ -37,6 +38,8 @@ def store_media(session: Session, record: Record, result: PhotoResult, pack: str
     """Media, faces and embeddings rows. Returns the media and the (face id, vector) of its
     template faces: a video's main track, or a photo's chosen face when ``auto_select``
     (a family photo with several faces waits for the family to pick)."""
+    if result.faces:  # first: the face ids given below come after it (see store.index_state)
+        index_state.bump(session, record.side, pack)
     media = Media(
         record_id=record.id, sha256=result.sha256, kind=result.kind, format=result.format, size_bytes=result.size_bytes,
         width=result.width, height=result.height, original_name=original_name, taken_at=result.taken_at, face_count=len(result.faces),
@@ -60,4 +63,5 @@ def store_media(session: Session, record: Record, result: PhotoResult, pack: str
     template = [(face.id, vector) for face, vector in faces if face.selected]
     if template:  # matched by the next matching run, even if this process dies first
         record.needs_match = True
+        index_state.bump(session, record.side, pack, max_face_id=max(face_id for face_id, _ in template))
     return media, template

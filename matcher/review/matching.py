@@ -25,7 +25,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from matcher.review import cohorts as coh
@@ -33,10 +33,9 @@ from matcher.review.age import check
 from matcher.review.calibration import Calibration, in_words
 from matcher.review.evidence import age_facts, name_evidence
 from matcher.review.fusion import fuse
-from matcher.review.normalization import Cohort, cohort_of, prior_cohort, snorm
+from matcher.review.normalization import Cohort, cohort_of, prior_cohort
 from matcher.review.ranking import NAME_ORDER, Ranked
 from matcher.review.shortlist import Existing, plan
-from matcher.review.upkeep import current_calibration
 from matcher.review.templates import Template, count_records_with_faces, face_owners, load_records, load_templates, stack
 from matcher.store import repo
 from matcher.store.models import Candidate, Record
@@ -337,27 +336,6 @@ def _entry_bar(mine: dict[int, Known], n: int) -> float:
     if len(members) < n - held or any(k.plausible is False for k in members) or not members:
         return float("-inf")
     return min(k.score for k in members)
-
-
-def match_pending(services, record_ids: list[int], pack: str | None = None) -> int:
-    """Mark ``record_ids`` as needing a match, then match every pending record in committed
-    chunks of ``MATCHER_MATCH_CHUNK``, in id order. A run killed part-way loses at most the
-    chunk in flight; the next run (any run) finishes the rest and ends with the same
-    candidates as an uninterrupted one. Returns how many candidates were touched."""
-    matcher = Matcher(services, pack)
-    sessions, chunk = services.sessions, services.settings.match_chunk
-    with sessions.begin() as session:
-        for start in range(0, len(record_ids), 900):
-            session.execute(update(Record).where(Record.id.in_(record_ids[start : start + 900])).values(needs_match=True))
-    touched, last = 0, 0
-    while True:
-        with sessions.begin() as session:
-            ids = list(session.scalars(select(Record.id).where(Record.needs_match.is_(True), Record.id > last).order_by(Record.id).limit(chunk)))
-            if not ids:
-                return touched
-            calibration = current_calibration(session, services, matcher.pack, matcher.dim, matcher.prior_pair, matcher.norm, matcher.k)
-            touched += matcher.match(session, ids, calibration)
-            last = ids[-1]
 
 
 def strength_key(candidate: Candidate) -> tuple:

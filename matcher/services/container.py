@@ -29,15 +29,22 @@ from matcher.index.manager import IndexManager
 from matcher.ingest import batch
 from matcher.services.accounts import AccountService
 from matcher.services.audit import AuditLog
+from matcher.services.capacity import ModelCapacity
 from matcher.services.export import CaseExport
 from matcher.services.health import HealthService
-from matcher.services.jobs import JobRunner
+from matcher.services.jobs import JobService
+from matcher.services.operations import Operations
+from matcher.services.rate_limits import RateLimits
+from matcher.services.protection import DataProtection
 from matcher.services.records import RecordService
 from matcher.services.review import ReviewService
 from matcher.services.search import SearchService
+from matcher.services.web_sessions import WebSessions
 from matcher.settings import Settings
 from matcher.store.blobs import BlobStore
+from matcher.store.crypto import KeyFile
 from matcher.store.db import make_engine, migrate, session_factory
+from matcher.store.inflight import UploadJournal
 from matcher.types import Side
 
 
@@ -45,6 +52,7 @@ from matcher.types import Side
 class AnalyzedImage:
     image: DecodedImage
     faces: list[DetectedFace]
+    warning: str | None = None  # e.g. the face was found only after enhancing an old print
 
 
 class Services:
@@ -52,11 +60,12 @@ class Services:
         self.settings = settings
         self._lock = threading.Lock()
         self._pipelines: dict[str, Pipeline] = {}
+        self.stage_observer = None  # optional metrics hook for model stages (api.metrics sets it): (stage, seconds) -> None
 
     # ---- storage (created on first use, migrated to the latest schema) ----
     @cached_property
     def engine(self) -> Engine:
-        engine = make_engine(self.settings.sqlalchemy_url)
+        engine = make_engine(self.settings.sqlalchemy_url, busy_timeout_s=self.settings.sqlite_busy_timeout_s)
         migrate(engine)
         return engine
 
@@ -66,7 +75,12 @@ class Services:
 
     @cached_property
     def blobs(self) -> BlobStore:
-        return BlobStore(self.settings.data_dir / "blobs")
+        """Sealed with the data key (``MATCHER_ENCRYPT_BLOBS``); clear-text blobs from before
+        are sealed on first start (``BlobStore.ensure_sealed``)."""
+        s = self.settings
+        store = BlobStore(s.data_dir / "blobs", KeyFile(s.data_key_path, create=s.encrypt_blobs), s.encrypt_blobs)
+        store.ensure_sealed()
+        return store
 
     @cached_property
     def indexes(self) -> IndexManager:
@@ -106,12 +120,44 @@ class Services:
         return AuditLog(self)
 
     @cached_property
+    def protection(self) -> DataProtection:
+        return DataProtection(self)
+
+    @cached_property
     def health(self) -> HealthService:
         return HealthService(self)
 
     @cached_property
-    def jobs(self) -> JobRunner:
-        return JobRunner()
+    def jobs(self) -> JobService:
+        return JobService(self)
+
+    @cached_property
+    def sightings(self):
+        """Sweeps of footage and field photos, and the sightings they make (``matcher.sightings``)."""
+        from matcher.sightings.service import SightingService  # imports services.review: not at module load
+
+        return SightingService(self)
+
+    # ---- operating it: back-pressure, shared request state, readiness and metrics ----
+    @cached_property
+    def capacity(self) -> ModelCapacity:
+        return ModelCapacity(self.settings.model_slots, self.settings.model_waiting)
+
+    @cached_property
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(self)
+
+    @cached_property
+    def web_sessions(self) -> WebSessions:
+        return WebSessions(self)
+
+    @cached_property
+    def operations(self) -> Operations:
+        return Operations(self)
+
+    @cached_property
+    def upload_journal(self) -> UploadJournal:
+        return UploadJournal(self.settings.data_dir / "inflight")
 
     # ---- shortcuts used by ingest/ and the CLI ----
     def match_records(self, record_ids: list[int], pack: str | None = None) -> int:
@@ -135,11 +181,15 @@ class Services:
         with self._lock:
             if name not in self._pipelines:
                 self._pipelines[name] = load_pipeline(self.settings, name)
-            return self._pipelines[name]
+            pipeline = self._pipelines[name]
+        if self.stage_observer is not None and pipeline.observe is not self.stage_observer:
+            pipeline.observe = self.stage_observer
+        return pipeline
 
     def analyze_bytes(self, data: bytes, pack: str | None = None) -> AnalyzedImage:
         image = decode_image(data, self.limits)
-        return AnalyzedImage(image, self.pipeline(pack).analyze_one(image.bgr))
+        faces, warning = self.pipeline(pack).analyze_photo(image.bgr)
+        return AnalyzedImage(image, faces, warning)
 
     def read_file(self, path: Path) -> bytes:
         """Read a local file, refusing oversized ones before reading them."""

@@ -1,15 +1,22 @@
 """The admin "model health" page's data: candidates per review status, the latest
-calibration of the service's pack, and its two plots (drawn by ``matcher.evaluation.plots``)."""
+calibration of the service's pack, the strong-lead threshold, and the two plots (drawn by
+``matcher.evaluation.plots``).
+
+The threshold is set as an *open-set* rate (``MATCHER_QUEUE_FPIR``): the chance that any of
+the N children in the gallery scores this high by chance, ≈ N × the per-pair false-match
+rate. The impostor plot is per pair, so it marks the per-pair rate ``QUEUE_FPIR / N``.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from matcher.evaluation.plots import decided_scores_png, impostors_png
 from matcher.review.calibration import Calibration
-from matcher.store.models import Candidate, CalibrationRow
-from matcher.types import CandidateStatus
+from matcher.review.templates import count_records_with_faces
+from matcher.store.models import CalibrationRow, Candidate
+from matcher.types import CandidateStatus, Side
 
 DECIDED = (CandidateStatus.CONFIRMED, CandidateStatus.REJECTED)
 # the order the page lists them in
@@ -35,9 +42,11 @@ class HealthService:
         return {"counts": counts, "calibration": calibration}
 
     def decided_scores(self) -> list[tuple[str, float]]:
-        """(status, score) of every confirmed or rejected candidate."""
+        """(status, face similarity) of every confirmed or rejected candidate: the raw cosine of
+        its best face pair (the plot's 0-1 scale; the normalised rank score has no fixed range)."""
+        score = func.coalesce(Candidate.raw_score, Candidate.score)
         with self.services.sessions() as session:
-            return [(st, score) for st, score in session.execute(select(Candidate.status, Candidate.score).where(Candidate.status.in_(DECIDED)))]
+            return [(st, value) for st, value in session.execute(select(Candidate.status, score).where(Candidate.status.in_(DECIDED)))]
 
     def calibration(self) -> Calibration | None:
         """The latest calibration of the service's pack, if it has impostor scores."""
@@ -49,5 +58,14 @@ class HealthService:
     def scores_png(self) -> bytes:
         return decided_scores_png(self.decided_scores())
 
+    def strong_threshold(self) -> dict:
+        """``fpir`` (the open-set rate setting), ``children`` (N: children with template faces
+        for the service's pack) and ``per_pair`` (the per-pair false-match rate ``fpir / N``
+        that a pair must reach to be a strong lead, or a duplicate to be queued)."""
+        fpir = self.services.settings.queue_fpir
+        with self.services.sessions() as session:
+            n = count_records_with_faces(session, Side.CHILD, self.services.settings.pack)
+        return {"fpir": fpir, "children": n, "per_pair": fpir / max(n, 1)}
+
     def impostors_png(self) -> bytes:
-        return impostors_png(self.calibration(), self.services.settings.queue_fmr)
+        return impostors_png(self.calibration(), self.strong_threshold()["per_pair"])

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from matcher.services.accounts import Principal
@@ -30,12 +32,15 @@ from matcher.errors import (
     ImageTooLargeError,
     InputError,
     MatcherError,
+    MediaPurgedError,
     NotFoundError,
     UnsupportedMediaError,
 )
 from matcher.ingest.persist import store_media, write_blobs
 from matcher.review import cohorts
-from matcher.store import repo
+from matcher.sightings.store import forget_record as forget_sightings
+from matcher.store import index_state, repo
+from matcher.store.db import is_busy
 from matcher.store.models import (
     Candidate,
     Embedding,
@@ -49,6 +54,7 @@ from matcher.types import FamilyStatus, RecordStatus, Role, Side
 from matcher.vectors import from_bytes, stack_bytes
 
 
+log = logging.getLogger(__name__)
 SIDE_ROLES = {Side.REPORT: (Role.FAMILY, Role.REVIEWER, Role.ADMIN), Side.CHILD: (Role.SHELTER, Role.REVIEWER, Role.ADMIN)}
 WRITE_ROLES = {Side.REPORT: (Role.FAMILY, Role.ADMIN), Side.CHILD: (Role.SHELTER, Role.ADMIN)}
 
@@ -60,6 +66,7 @@ class UploadOutcome:
     faces: list[dict]
     needs_pick: bool
     warnings: tuple[str, ...]
+    age_at_photo: float | None = None  # the child's age in this photo, as given (years)
 
 
 def report_status(session: Session, record: Record) -> str:
@@ -96,7 +103,7 @@ def public_record(session: Session, record: Record, principal: Principal) -> dic
     else:
         out["status"] = record.status
     out["media"] = [
-        {"id": m.id, "kind": m.kind, "original_name": m.original_name, "faces": m.face_count, "received_at": m.received_at.isoformat()}
+        {"id": m.id, "kind": m.kind, "original_name": m.original_name, "faces": m.face_count, "received_at": m.received_at.isoformat(), "age_at_photo": m.age_at_photo}
         for m in sorted(record.media, key=lambda m: m.id)
     ]
     return out
@@ -170,10 +177,11 @@ class RecordService:
                 raise NotFoundError(f"no {side} {record_id}")
 
     # ---- media ----
-    def upload(self, principal: Principal, record_id: int, side: str, data: bytes, filename: str | None) -> UploadOutcome:
+    def upload(self, principal: Principal, record_id: int, side: str, data: bytes, filename: str | None, given=None) -> UploadOutcome:
         """Analyse, then store blobs and rows in one transaction, then index and match.
         Anything that fails before the commit leaves no row behind (blobs are content-
-        addressed; an unreferenced one is removed here)."""
+        addressed; an unreferenced one is removed here). ``given``: the child's age in this
+        photo as someone gave it (``services.uploads.GivenAge``), checked before any work."""
         with self.services.sessions() as session:
             record = self._load(session, record_id, principal, write=True)
             if record.side != side:
@@ -181,6 +189,7 @@ class RecordService:
             if record.status != "open":
                 raise InputError("this record is closed; it takes no new photos")
             known = repo.known_media(session, side, record.external_id)
+            age_at_photo, dated = given.resolve(record.birth_year or (record.birth_date.year if record.birth_date else None)) if given else (None, None)
         svc = self.services
         pack = svc.pack_info()
         result = analyze_bytes(data, filename or "upload", svc.pipeline(), svc.limits, video_options(svc.settings, pack.name))
@@ -189,21 +198,32 @@ class RecordService:
         if result.sha256 in known:
             raise InputError("this file is already part of the record")
         auto = side == Side.CHILD or result.kind == "video" or len(result.faces) == 1
-        write_blobs(svc.blobs, result)
+        written = {result.sha256, *(_sha(f.crop_jpeg) for f in result.faces)}
+        with svc.upload_journal.holding(written):  # a process killed before the commit: its blobs go at the next start
+            return self._store(principal, record_id, side, result, pack.name, filename, auto, age_at_photo, dated, written)
+
+    def _store(self, principal: Principal, record_id: int, side: str, result: PhotoResult, pack: str, filename: str | None, auto: bool, age_at_photo, dated, written: set[str]) -> UploadOutcome:
+        """Blobs, then rows in one transaction, then index and match (``upload``'s second half)."""
+        svc = self.services
         try:
+            write_blobs(svc.blobs, result)  # inside: a crop that fails to write (disk full) takes the original with it
             with svc.sessions.begin() as session:
                 record = session.get(Record, record_id)
-                media, templates = store_media(session, record, result, pack.name, filename, auto_select=auto)
+                if record is None or record.status != "open":  # erased or closed while the photo was analysed
+                    raise NotFoundError(f"no record {record_id}") if record is None else InputError("this record is closed; it takes no new photos")
+                media, templates = store_media(session, record, result, pack, filename, auto_select=auto, age_at_photo=age_at_photo)
+                if dated is not None and media.taken_at is None:
+                    media.taken_at = dated  # the year given dates a photo that carries no date itself
                 repo.audit(session, principal.actor, principal.role, "media_upload", "media", str(media.id), record=record.id, faces=len(result.faces))
                 media_id = media.id
                 faces = _faces_of(session, media_id)
         except BaseException:
-            self._delete_unreferenced({result.sha256, *(_sha(f.crop_jpeg) for f in result.faces)})
+            self._delete_unreferenced(written)
             raise
-        self._index(side, pack.name, templates)
+        self._index(side, pack, templates)
         if templates:
-            svc.review.match([record_id])
-        return UploadOutcome(media_id, result.kind, faces, needs_pick=not auto and len(result.faces) > 1, warnings=result.warnings)
+            deferrable_match(svc, record_id)
+        return UploadOutcome(media_id, result.kind, faces, needs_pick=not auto and len(result.faces) > 1, warnings=result.warnings, age_at_photo=age_at_photo)
 
     def _delete_unreferenced(self, hashes: set[str]) -> None:
         """Delete blobs no media row or face crop points at any more."""
@@ -239,18 +259,21 @@ class RecordService:
             face = session.get(Face, face_id)
             if face is None or face.media.record_id != record.id:
                 raise NotFoundError(f"no face {face_id} in this record")
+            side = record.side
             siblings = session.scalars(select(Face).where(Face.media_id == face.media_id)).all()
-            dropped = [f.id for f in siblings if f.selected and f.id != face.id]
-            for f in siblings:
-                f.selected = f.id == face.id
+            # every other face of the photo, whatever it was read as: a pick at the same moment may have chosen one
+            dropped = [f.id for f in siblings if f.id != face.id]
+            # not an append: other processes apply it before their next search (first: lock order, see store.index_state)
+            index_state.bump(session, side, pack, removed=dropped, added=[face.id])
+            # one statement, not one flag per loaded row: two picks at the same moment leave exactly one chosen face
+            session.execute(update(Face).where(Face.media_id == face.media_id).values(selected=case((Face.id == face.id, True), else_=False)).execution_options(synchronize_session=False))
             vector = session.scalar(select(Embedding.vector).where(Embedding.face_id == face.id, Embedding.pack == pack))
             repo.audit(session, principal.actor, principal.role, "face_pick", "face", str(face.id), record=record.id)
-            side = record.side
         if dropped:
-            self.services.index(side, pack).remove(np.array(dropped, np.int64))
+            self.services.indexes.remove(side, pack, info.embedding_dim, np.array(dropped, np.int64), save=False)
         chosen = from_bytes(vector, info.embedding_dim)[None]
         self.services.indexes.add(side, pack, info.embedding_dim, np.array([face.id], np.int64), chosen)
-        self.services.review.match([record_id])
+        deferrable_match(self.services, record_id)
         return {"face_id": face.id, "selected": True}
 
     def crop(self, principal: Principal, face_id: int) -> bytes:
@@ -274,6 +297,8 @@ class RecordService:
             self._load(session, media.record_id, principal)
             if media.kind != "photo":
                 raise InputError("only photos can be viewed; videos are shown as face crops")
+            if media.purged_at is not None:
+                raise MediaPurgedError("this original was removed under the retention policy; its face crops remain")
             if principal.role in ("reviewer", "admin"):
                 repo.audit(session, principal.actor, principal.role, "media_view", "media", str(media_id))
                 session.commit()
@@ -303,20 +328,35 @@ class RecordService:
                 raise NotFoundError(f"no record {record_id}")
             side, number = record.side, record.external_id
             face_ids = list(session.scalars(select(Face.id).join(Media).where(Media.record_id == record.id)))
+            info = self.services.pack_info()
+            if face_ids:  # every process drops these faces before its next search; first, so the lock order
+                index_state.bump_removals(session, side, [info.name], face_ids)  # is that of uploads (store.index_state)
             media_shas = list(session.scalars(select(Media.sha256).where(Media.record_id == record.id)))
             crop_shas = [s for s in session.scalars(select(Face.crop_sha256).join(Media).where(Media.record_id == record.id)) if s]
             candidates = session.scalars(select(Candidate.id).where((Candidate.report_id == record.id) | (Candidate.child_id == record.id))).all()
             session.query(Candidate).filter(Candidate.id.in_(candidates)).delete(synchronize_session=False) if candidates else None
             cohorts.forget(session, {record.id})  # its scores leave other records' cohorts too
+            crop_shas += sorted(forget_sightings(session, record.id))  # its sightings' crops, sources only they used
             session.delete(record)
-            session.add(Erasure(side=side, external_id=number, media_sha256=media_shas, erased_by=principal.actor))
+            session.add(Erasure(side=side, external_id=number, media_sha256=media_shas, erased_by=principal.actor, blob_sha256=sorted({*media_shas, *crop_shas})))
             repo.audit(session, principal.actor, principal.role, reason, side, str(record_id), number=number, media=len(media_shas), faces=len(face_ids), candidates=len(candidates))
-        pack = self.services.pack_info().name
         if face_ids:
-            self.services.index(side, pack).remove(np.array(face_ids, np.int64))
-            self.services.indexes.save(side, pack)
-        self._delete_unreferenced({*media_shas, *crop_shas})
+            self.services.indexes.remove(side, info.name, info.embedding_dim, np.array(face_ids, np.int64))
+        self._delete_unreferenced({*media_shas, *crop_shas})  # a crash before this: services.fsck finishes it
+        self.services.protection.log_erasures()  # the tombstone outside DATA_DIR, re-applied by a restore
         return {"erased": record_id, "media": len(media_shas), "faces": len(face_ids), "candidates": len(candidates)}
+
+
+def deferrable_match(services, record_id: int) -> None:
+    """Match a record whose photo is committed. When a concurrent matcher collided with this
+    one (unique constraint) or the database stayed busy, the upload still succeeded: the
+    record stays marked ``needs_match`` and the next matching run finishes it."""
+    try:
+        services.review.match([record_id])
+    except Exception as exc:
+        if not (isinstance(exc, IntegrityError) or is_busy(exc)):
+            raise
+        log.warning("matching of record %d deferred to the next run (%s)", record_id, type(exc).__name__)
 
 
 def _faces_of(session: Session, media_id: int) -> list[dict]:

@@ -8,20 +8,21 @@ or in ``matcher.review.decisions``.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from matcher.errors import CandidateNotFound
+from matcher.errors import CandidateNotFound, NotFoundError
 from matcher.review.decisions import decide
-from matcher.review.matching import match_pending, strength_key
+from matcher.review.matching import strength_key
 from matcher.review.normalization import prior_cohort
+from matcher.review.runs import match_pending
 from matcher.review.upkeep import refresh_cohorts
+from matcher.services import review_queue as rq
+from matcher.services.review_queue import FLAGS  # noqa: F401  (the pages' filter list)
 from matcher.store import repo
 from matcher.store.models import Candidate, Decision, Face, Record
-from matcher.types import CandidateStatus, MediaKind, Role, Side
+from matcher.types import CandidateKind, CandidateStatus, MediaKind, Role, Side
 
-# evidence flags a reviewer can filter the queue by (set by ``matcher.review.age``)
-FLAGS = ("birth_year_mismatch", "found_before_last_seen", "photo_before_birth", "sex_mismatch", "dates_missing")
 RECORD_FIELDS = ("side", "external_id", "name", "sex", "birth_year", "shelter", "event_on", "event_at", "languages", "notes", "status")
 
 
@@ -68,34 +69,69 @@ class ReviewService:
         return [r["id"] for r in self.queue(CandidateStatus.OPEN, limit)]
 
     def filtered_queue(self, status: str, kind: str | None, flag: str, shelter: str, max_gap: int | None, sort: str) -> list[dict]:
-        """The reviewers' page queue: up to 500 candidates with the child's shelter, age flags and
-        birth-year gap, filtered by flag (a FLAGS name, ``plausible`` or ``implausible``), shelter
-        (substring), largest gap, and sorted by ``strength`` (queue order) or ``score``."""
-        rows = self.queue(None if status == "all" else status, 500, kind or None)
-        shelters: dict[str, str | None] = {}
-        if rows:
-            with self.services.sessions() as session:
-                numbers = {r["child_id"] for r in rows}
-                shelters = dict(session.execute(select(Record.external_id, Record.shelter).where(Record.side == Side.CHILD, Record.external_id.in_(numbers))).all())
-        for r in rows:
-            ev = r.get("evidence") or {}
-            r["shelter"] = shelters.get(r["child_id"])
-            r["flags"] = ev.get("flags") or []
-            r["plausible"] = ev.get("plausible")
-            r["gap"] = (ev.get("age") or {}).get("birth_year_gap")
-        if flag == "plausible":
-            rows = [r for r in rows if r["plausible"] is not False]
-        elif flag == "implausible":
-            rows = [r for r in rows if r["plausible"] is False]
-        elif flag in FLAGS:
-            rows = [r for r in rows if flag in r["flags"]]
-        if shelter:
-            rows = [r for r in rows if shelter.lower() in (r["shelter"] or "").lower()]
-        if max_gap is not None:
-            rows = [r for r in rows if r["gap"] is not None and abs(r["gap"]) <= max_gap]
+        """The reviewers' flat page queue (``?view=all``): up to 500 rows (``review_queue.row_of``)
+        filtered by flag (a FLAGS name, ``plausible`` or ``implausible``), shelter (substring)
+        and largest birth-year gap, sorted by ``strength`` (queue order) or ``score``."""
+        with self.services.sessions() as session:
+            rows = rq.load_rows(session, kind or None, None if status == "all" else status)
+        rows = [r for r in rows if rq.keep(r, flag, shelter, max_gap)][:500]
         if sort == "score":
             rows.sort(key=lambda r: -r["score"])
         return rows
+
+    # ---- the queue by report (issue 17) ----
+    def _ranking(self) -> tuple[int, bool, bool]:
+        s = self.services.settings
+        return s.shortlist, s.age_ranking, s.name_ranking
+
+    def by_report(self, status: str = "open", flag: str = "", shelter: str = "", max_gap: int | None = None, page: int = 1, per_page: int = 50) -> dict:
+        """Reports with their shortlists (``review_queue.group_by_report``): each report's
+        candidates in ranking order, at most ``MATCHER_SHORTLIST``, reports with strong leads
+        first; ``per_page`` reports a page. Duplicates are counted, not listed (flat view)."""
+        n, use_age, use_name = self._ranking()
+        with self.services.sessions() as session:
+            rows = rq.load_rows(session, CandidateKind.MATCH, None if status == "all" else status)
+            duplicates = session.scalar(select(func.count()).select_from(Candidate).where(Candidate.kind == CandidateKind.DUPLICATE, Candidate.status == CandidateStatus.OPEN))
+        groups = rq.group_by_report([r for r in rows if rq.keep(r, flag, shelter, max_gap)], n, use_age, use_name)
+        pages = max(1, -(-len(groups) // per_page))
+        page = min(max(page, 1), pages)
+        return {
+            "groups": groups[(page - 1) * per_page : page * per_page],
+            "reports": len(groups),
+            "candidates": sum(len(g["rows"]) for g in groups),
+            "page": page,
+            "pages": pages,
+            "duplicates": duplicates or 0,
+            "shortlist": n,
+        }
+
+    def report_shortlist(self, number: str, actor: str, role: str, request_id: str | None = None) -> dict:
+        """One report's list for a reviewer working it (the view is audited): ``rows`` (its open
+        shortlist in ranking order), ``decided`` (its other candidates, superseded ones aside),
+        the report's details, and the previous / next report of the queue."""
+        n, use_age, use_name = self._ranking()
+        with self.services.sessions.begin() as session:
+            report = repo.get_record(session, Side.REPORT, number)
+            if report is None:
+                raise NotFoundError(f"no report {number}")
+            rows = rq.load_rows(session, CandidateKind.MATCH, None, [report.id])
+            info = record_dict(report)
+            repo.audit(session, actor, role, "shortlist_view", "report", str(report.id), request_id)
+        work = rq.in_report_order([r for r in rows if r["status"] in rq.WORK], n, use_age, use_name)
+        decided = rq.in_display_order([r for r in rows if r["status"] not in rq.WORK], use_age, use_name)
+        order = [g["report"]["number"] for g in self.by_report(per_page=10**9)["groups"]]
+        i = order.index(number) if number in order else None
+        prev_report = order[i - 1] if i else None
+        next_report = order[i + 1] if i is not None and i + 1 < len(order) else (order[0] if i is None and order else None)
+        return {"report": info, "rows": work, "decided": decided, "shortlist": n, "prev_report": prev_report, "next_report": next_report}
+
+    def report_open_ids(self, number: str) -> list[int]:
+        """Ids of a report's open shortlist in ranking order (previous / next inside a report)."""
+        n, use_age, use_name = self._ranking()
+        with self.services.sessions() as session:
+            report = repo.get_record(session, Side.REPORT, number)
+            rows = rq.load_rows(session, CandidateKind.MATCH, CandidateStatus.OPEN, [report.id]) if report is not None else []
+        return [r["id"] for r in rq.in_report_order(rows, n, use_age, use_name)]
 
     # ---- one candidate ----
     def candidate(self, candidate_id: int, actor: str, role: str, request_id: str | None = None) -> dict:
@@ -106,6 +142,8 @@ class ReviewService:
                 raise CandidateNotFound(f"no candidate {candidate_id}")
             out = candidate_dict(session, c)
             out["records"] = {key: record_dict(session.get(Record, rid)) for key, rid in ((Side.REPORT.value, c.report_id), (Side.CHILD.value, c.child_id))}
+            out["raw_score"] = c.raw_score if c.raw_score is not None else (c.evidence or {}).get("raw_score")
+            out["name_agreement"] = rq.name_line(out["records"]["report"]["name"], out["records"]["child"]["name"]).as_dict()
             out["decisions"] = [
                 {"verdict": d.verdict, "reviewer": d.reviewer, "note": d.note, "at": d.decided_at.isoformat()}
                 for d in session.query(Decision).filter(Decision.candidate_id == c.id).order_by(Decision.id)
@@ -115,7 +153,8 @@ class ReviewService:
 
     def evidence_pairs(self, case: dict, limit: int = 3) -> list[dict]:
         """The best face pairs of a candidate (from ``candidate``) with the photos they come
-        from (``None`` for a video frame: videos are shown as crops only)."""
+        from (``None`` for a video frame: videos are shown as crops only) and the child's age
+        in each photo where the family or staff gave it."""
         pairs = []
         with self.services.sessions() as session:
             for p in ((case.get("evidence") or {}).get("pairs") or [])[:limit]:
@@ -125,17 +164,20 @@ class ReviewService:
                         "score": p["score"], "report_face": rf.id, "child_face": cf.id,
                         "report_media": rf.media_id if rf.media.kind == MediaKind.PHOTO else None,
                         "child_media": cf.media_id if cf.media.kind == MediaKind.PHOTO else None,
+                        "report_age": rf.media.age_at_photo, "child_age": cf.media.age_at_photo,  # as given with the upload
                     })
         return pairs
 
     def others_of_report(self, candidate_id: int, limit: int = 50) -> list[dict]:
-        """The other candidates of the same report, highest score first."""
+        """The other candidates of the same report and kind (superseded ones aside), in the
+        report's ranking order (plausible first, then name agreement, then rank score)."""
+        _, use_age, use_name = self._ranking()
         with self.services.sessions() as session:
             c = session.get(Candidate, candidate_id)
             if c is None:
                 raise CandidateNotFound(f"no candidate {candidate_id}")
-            query = select(Candidate).where(Candidate.report_id == c.report_id, Candidate.id != c.id).order_by(Candidate.score.desc()).limit(limit)
-            return [candidate_dict(session, o) for o in session.scalars(query)]
+            rows = [r for r in rq.load_rows(session, c.kind, None, [c.report_id]) if r["id"] != candidate_id]
+        return rq.in_display_order(rows, use_age, use_name)[:limit]
 
     def decide(self, candidate_id: int, verdict: str, reviewer: str, note: str | None, role: str = Role.REVIEWER, request_id: str | None = None) -> dict:
         with self.services.sessions.begin() as session:

@@ -1,20 +1,42 @@
-"""Engine, sessions and migrations. SQLite (WAL) by default, PostgreSQL by URL."""
+"""Engine, sessions and migrations. SQLite (WAL) by default, PostgreSQL by URL.
+
+Busy databases: SQLite has one writer at a time. Python's sqlite3 driver begins a
+transaction just before its first write, so a writer never holds an old snapshot and a
+locked database is *waited for* by SQLite's busy handler (``busy_timeout_s``, retried
+internally) rather than failing at once. What still fails after that wait, and a
+PostgreSQL deadlock or serialisation failure, is recognised by ``is_busy``: the API answers
+503 with ``Retry-After`` (``errors.DatabaseBusy``), never a 500, and ``retrying`` runs a
+whole short transaction again. A full disk (``is_disk_full``) is a 507.
+"""
 
 from __future__ import annotations
 
+import errno
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from matcher.errors import DatabaseBusy
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+T = TypeVar("T")
+# PostgreSQL SQLSTATEs worth a retry: serialization_failure, deadlock_detected, lock_not_available
+PG_RETRY_STATES = frozenset({"40001", "40P01", "55P03"})
+SQLITE_BUSY_WORDS = ("database is locked", "database table is locked", "database is busy")
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -28,6 +50,58 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True)
+
+
+def _chain(exc: BaseException | None):
+    seen = 0
+    while exc is not None and seen < 10:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A locked SQLite database (after its busy wait) or a PostgreSQL deadlock/serialisation
+    failure: the transaction did nothing and may simply be run again."""
+    for e in _chain(exc):
+        if isinstance(e, DBAPIError):
+            e = e.orig or e
+        state = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        if state in PG_RETRY_STATES:
+            return True
+        if type(e).__name__ == "OperationalError" and any(w in str(e).lower() for w in SQLITE_BUSY_WORDS):
+            return True
+    return False
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """No space left (or over quota) while writing a file or the database."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
+            return True
+        if isinstance(e, DBAPIError):
+            e = e.orig or e
+        text = str(e).lower()
+        if type(e).__name__ == "OperationalError" and ("database or disk is full" in text or "no space left" in text):
+            return True
+        if getattr(e, "sqlstate", None) == "53100":  # PostgreSQL disk_full
+            return True
+    return False
+
+
+def retrying(work: Callable[[], T], attempts: int = 4, pause_s: float = 0.05) -> T:
+    """Run ``work`` (one whole transaction) again when the database was busy; after the last
+    attempt a ``DatabaseBusy`` (503) instead of the driver's error."""
+    for attempt in range(attempts):
+        try:
+            return work()
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            if attempt == attempts - 1:
+                raise DatabaseBusy("The database is busy right now; nothing was changed. Please try again in a few seconds.") from exc
+            time.sleep(pause_s * (2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def alembic_config(engine: Engine):

@@ -92,6 +92,7 @@ class Media(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     face_count: Mapped[int] = mapped_column(Integer, default=0)
     age_at_photo: Mapped[float | None] = mapped_column(Float)  # years, as the family or staff gave it
+    purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # original removed by retention (crops stay)
 
     record: Mapped[Record] = relationship(back_populates="media")
     faces: Mapped[list[Face]] = relationship(back_populates="media", cascade="all, delete-orphan")
@@ -184,6 +185,20 @@ class AuditEvent(Base):
     object_id: Mapped[str | None] = mapped_column(String(128))
     request_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+    # tamper evidence (store.auditchain): set only by store.repo.audit
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChain(Base):
+    """The audit chain's head (one row, id 1): the newest row's hash and the row count.
+    Writers lock it (``repo.audit``), so two transactions never chain to the same row."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Erasure(Base):
@@ -197,6 +212,9 @@ class Erasure(Base):
     media_sha256: Mapped[list] = mapped_column(JSON, default=list)
     erased_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     erased_by: Mapped[str] = mapped_column(String(128))
+    # every blob the erasure removes (originals and face crops): a crash between the commit
+    # and the deletion is finished from this list (services.fsck)
+    blob_sha256: Mapped[list | None] = mapped_column(JSON)
 
 
 class CalibrationRow(Base):
@@ -272,3 +290,151 @@ class IndexGeneration(Base):
     generation: Mapped[int] = mapped_column(Integer, default=0)
     max_face_id: Mapped[int] = mapped_column(Integer, default=0)
     removals: Mapped[int] = mapped_column(Integer, default=0)
+    # the latest non-append changes, oldest first: [{"g": generation, "removed": [face ids],
+    # "added": [face ids]}]; complete for every generation above ``changes_from``
+    changes: Mapped[list | None] = mapped_column(JSON)
+    changes_from: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobRow(Base):
+    """One piece of background work (``services.jobs``): the queue and its status record in
+    one row. ``payload`` holds what the work needs (a stored blob's sha256, a record id, a
+    server folder); workers claim ``queued`` rows, heartbeat while ``running``, and end them
+    ``done`` or ``failed``. A row whose heartbeat stops is re-queued (``attempts`` counts
+    the starts)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id", ondelete="SET NULL"), index=True)  # erased: the job fails and cleans up
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # types.JobStatus
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(200))  # worker identity: host/pid-namespace/pid
+
+
+class WebSessionRow(Base):
+    """A signed-in web page session (``services.web_sessions``). The cookie holds a random id;
+    only its sha256 is stored here, so a copy of the database signs nobody in. In the
+    database (not in one process's memory) so a restart or a second API worker keeps it;
+    the bearer token behind it is re-checked on every request."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_seen_at", "seen_at"),)
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))  # the role signed in with: a changed role ends the session
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    flash: Mapped[list] = mapped_column(JSON, default=list)  # messages shown once on the next page
+
+
+class RateWindow(Base):
+    """The last minute of one token's requests of one kind (``api.limits``'s sliding window),
+    shared by every API worker: ``hits`` are epoch seconds."""
+
+    __tablename__ = "rate_windows"
+
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"), primary_key=True)
+    action: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hits: Mapped[list] = mapped_column(JSON, default=list)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SightingSource(Base):
+    """One swept file (video or field photo) kept while a sighting uses it (issue 16): the
+    original is a blob under ``sha256`` (sealed like other media); the file is erased when
+    no sighting that still needs it is left (``sightings.store``)."""
+
+    __tablename__ = "sighting_sources"
+    __table_args__ = (UniqueConstraint("sha256", name="uq_sighting_source_sha"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # MediaKind
+    file_name: Mapped[str | None] = mapped_column(String(512))
+    format: Mapped[str | None] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    duration: Mapped[float | None] = mapped_column(Float)
+    taken_on: Mapped[dt.date | None] = mapped_column(Date)  # when the footage was shot, if known
+    place: Mapped[str | None] = mapped_column(String(256))  # where, as the person sweeping said
+    swept_by: Mapped[str] = mapped_column(String(128))
+    swept_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Sighting(Base):
+    """A record (an open report, or a registered child) seen in a swept source: a lead of its
+    own kind (``CandidateKind.SIGHTING``), not a (report, child) pair. One per (source,
+    record); ``evidence`` lists the tracks that matched. Confirming it does not close the
+    record. ``source_sha256`` stays when the source is erased, so a rejected sighting does
+    not come back from the same file."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (UniqueConstraint("source_sha256", "record_id", name="uq_sighting_source_record"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default=CandidateKind.SIGHTING)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sighting_sources.id", ondelete="SET NULL"), index=True)
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    side: Mapped[str] = mapped_column(String(8))  # the record's Side
+    pack: Mapped[str] = mapped_column(String(64))
+    track: Mapped[int] = mapped_column(Integer)  # the best-matching track (video) or face (photo)
+    span_start: Mapped[float | None] = mapped_column(Float)  # seconds; None for a photo
+    span_end: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)  # what is ranked (normalised with snorm)
+    raw_score: Mapped[float] = mapped_column(Float)  # best face pair cosine
+    fmr: Mapped[float | None] = mapped_column(Float)
+    fpir: Mapped[float | None] = mapped_column(Float)
+    plausible: Mapped[bool | None] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16), default=CandidateStatus.OPEN, index=True)  # CandidateStatus
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)
+    swept_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    faces: Mapped[list[SightingFace]] = relationship(cascade="all, delete-orphan", order_by="SightingFace.id")
+
+
+class SightingFace(Base):
+    """One best frame of a sighting: the aligned crop (a blob) and where it was seen."""
+
+    __tablename__ = "sighting_faces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sighting_id: Mapped[int] = mapped_column(ForeignKey("sightings.id", ondelete="CASCADE"), index=True)
+    track: Mapped[int] = mapped_column(Integer)
+    frame_time: Mapped[float | None] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)  # best cosine of this face against the record
+    crop_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class SightingDecision(Base):
+    __tablename__ = "sighting_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sighting_id: Mapped[int] = mapped_column(ForeignKey("sightings.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))  # Verdict
+    reviewer: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

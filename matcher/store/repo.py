@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
-from matcher.store.models import AuditEvent, Embedding, Erasure, Face, Media, Record
+from matcher.store import auditchain
+from matcher.store.models import AuditChain, AuditEvent, Embedding, Erasure, Face, Media, Record, utcnow
 from matcher.types import Side
 from matcher.vectors import stack_bytes
 
@@ -114,9 +115,50 @@ def face_hits(session: Session, face_ids: Iterable[int]) -> dict[int, FaceHit]:
 
 
 def audit(session: Session, actor: str, role: str, action: str, object_type: str | None = None, object_id: str | None = None, request_id: str | None = None, **details) -> None:
-    session.add(
-        AuditEvent(actor=actor, role=role, action=action, object_type=object_type, object_id=object_id, request_id=request_id, details=details)
-    )
+    """Record one audit event: the only way audit rows are written. The row itself is
+    written when the transaction commits (``_write_audit_chain``), chained to the row
+    before it (``store.auditchain``); a transaction that rolls back leaves none."""
+    fields = {
+        "at": utcnow(), "actor": str(actor), "role": str(role), "action": str(action),
+        "object_type": None if object_type is None else str(object_type),
+        "object_id": None if object_id is None else str(object_id),
+        "request_id": request_id, "details": auditchain.normalise_details(details),
+    }
+    session.info.setdefault(_AUDIT_PENDING, []).append(fields)
+
+
+_AUDIT_PENDING = "matcher_audit_pending"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_audit_chain(session: Session) -> None:
+    """At commit: everything else is flushed first, then the chain head (``audit_chain``) is
+    locked — a row lock on PostgreSQL, the write lock on SQLite — and only then is the last
+    hash read and this transaction's rows chained to it. Two transactions therefore never
+    chain to the same row, rows are numbered in chain order, and the head is the last lock a
+    transaction takes and holds it only until its commit (no lock-order deadlock with it)."""
+    pending = session.info.pop(_AUDIT_PENDING, None)
+    if not pending:
+        return
+    session.flush()
+    connection = session.connection()
+    head = AuditChain.__table__
+    prev = connection.execute(update(head).where(head.c.id == 1).values(rows=head.c.rows).returning(head.c.hash)).scalar()
+    if prev is None:  # head row missing (deleted by hand): restart it; verify reports the break
+        connection.execute(head.insert().values(id=1, hash=auditchain.GENESIS, rows=0))
+        prev = auditchain.GENESIS
+    for fields in pending:
+        digest = auditchain.row_hash(fields, prev)
+        session.add(AuditEvent(**fields, prev_hash=prev, hash=digest))
+        prev = digest
+    session.flush()
+    connection.execute(update(head).where(head.c.id == 1).values(hash=prev, rows=head.c.rows + len(pending)))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_unwritten_audit(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended without a commit
+        session.info.pop(_AUDIT_PENDING, None)
 
 
 def counts(session: Session) -> dict:

@@ -73,7 +73,8 @@ def revoke_token(token_id: Id, csrf: str = Form(""), s: WebSession = Depends(ADM
 @router.get("/admin/audit")
 def audit_page(request: Request, actor: str = Query("", max_length=128), action: str = Query("", max_length=32), limit: int = Query(200, ge=1, le=5000), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
     events = svc.audit.latest(actor.strip() or None, action.strip() or None, limit)
-    return render(request, "admin_audit.html", s, events=events, actor=actor, action=action, limit=limit)
+    chain = svc.protection.verify_audit()  # the whole chain, every view: tampering shows at once
+    return render(request, "admin_audit.html", s, events=events, actor=actor, action=action, limit=limit, chain=chain)
 
 
 # ---- erasure ----
@@ -105,7 +106,8 @@ async def erase(record_id: Id, confirm: str = Form(""), csrf: str = Form(""), s:
 @router.get("/admin/health")
 def health_page(request: Request, s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
     summary = svc.health.summary()
-    return render(request, "admin_health.html", s, counts=summary["counts"], calibration=summary["calibration"], pack=svc.settings.pack, queue_fmr=svc.settings.queue_fmr)
+    threshold = svc.health.strong_threshold()
+    return render(request, "admin_health.html", s, counts=summary["counts"], calibration=summary["calibration"], pack=svc.settings.pack, threshold=threshold, shortlist=svc.settings.shortlist)
 
 
 @router.get("/admin/health/scores.png")

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from matcher.errors import MatcherError
-from matcher.web import admin, family, images, review, shelter, signin
+from matcher.web import admin, family, images, review, shelter, signin, sightings
 from matcher.web.common import HERE, PageForbidden, SignInNeeded, is_page, redirect, render, store
 from matcher.web.cookies import COOKIE, SessionStore
 
@@ -22,9 +22,9 @@ ERROR_TITLES = {404: "Not found", 403: "Not allowed", 409: "Already decided", 42
 
 def mount_pages(app: FastAPI) -> None:
     """Static files, the pages' routers, a session store, and HTML answers for page errors."""
-    app.state.web_sessions = SessionStore()
+    app.state.web_sessions = SessionStore(app.state.services)  # rows in the database: shared by workers, kept across restarts
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (signin, images, review, family, shelter, admin):
+    for module in (signin, images, review, family, shelter, admin, sightings):
         app.include_router(module.router)
     json_handler = app.exception_handlers.get(MatcherError)
 

@@ -36,6 +36,26 @@ env.filters["fmr_words"] = lambda v: in_words(v) if v is not None else "not cali
 env.filters["flag_words"] = lambda f: f.replace("_", " ")
 
 
+def percent(v: float | None) -> str:
+    """A rate as a reviewer reads it: ``0.004`` -> ``0.4 %``, tiny ones as ``< 0.01 %``."""
+    if v is None:
+        return "unknown"
+    pct = 100 * float(v)
+    if pct < 0.01:
+        return "less than 0.01 %"
+    return f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
+
+
+def age_words(v: float | None) -> str:
+    """Years as given: ``4.0`` -> ``4``, ``4.5`` -> ``4.5``."""
+    return "unknown" if v is None else f"{float(v):g}"
+
+
+env.filters["percent"] = percent
+env.filters["fmr_short"] = lambda v: in_words(v).removesuffix(" score this high") if v is not None else "not calibrated"
+env.filters["age_words"] = age_words
+
+
 # ---- errors that pages answer in HTML (see ``matcher.web.app.mount_pages``) ----
 class SignInNeeded(Exception):
     """No (valid) cookie session: pages redirect to the sign-in form."""

@@ -3,7 +3,7 @@ status, withdraw. Reviewers and admins can read reports; nobody else can."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -12,11 +12,15 @@ from matcher.api.schemas import ReportIn
 from matcher.api.uploads import accept_upload
 from matcher.services.accounts import Principal
 from matcher.services.container import Services
+from matcher.services.photo_age import parse_given_age
 from matcher.types import Role, Side
 
 router = APIRouter(prefix="/v1/reports", tags=["families"])
 READERS = require(Role.FAMILY, Role.REVIEWER, Role.ADMIN)
 WRITERS = require(Role.FAMILY, Role.ADMIN)
+
+AGE_FIELD = Form(None, max_length=16, description="optional: the child's age in this photo, in years from 0 to 30 (decimals allowed, e.g. 2.5)")
+YEAR_FIELD = Form(None, max_length=8, description="optional: the 4-digit year the photo was taken; becomes an age when the record has a birth year, else dates the photo")
 
 
 @router.post("", status_code=201)
@@ -38,9 +42,19 @@ def get_report(report_id: Id, who: Principal = Depends(READERS), svc: Services =
 
 
 @router.post("/{report_id}/media", dependencies=[Depends(limited("upload", "rate_uploads_per_minute"))])
-async def upload_report_media(request: Request, report_id: Id, file: UploadFile = File(...), who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> JSONResponse:
-    """A photo (faces found at once) or a video (processed in the background: 202 + job URL)."""
-    return await accept_upload(svc, who, report_id, Side.REPORT, file)
+async def upload_report_media(
+    request: Request,
+    report_id: Id,
+    file: UploadFile = File(...),
+    age: str | None = AGE_FIELD,
+    year_taken: str | None = YEAR_FIELD,
+    who: Principal = Depends(WRITERS),
+    svc: Services = Depends(get_services),
+) -> JSONResponse:
+    """A photo (faces found at once) or a video (processed in the background: 202 + job URL).
+    ``age`` / ``year_taken``: how old the child was in it, if known (invalid values: 422)."""
+    given = parse_given_age(age, year_taken)  # before the upload is read or stored
+    return await accept_upload(svc, who, report_id, Side.REPORT, file, given)
 
 
 @router.get("/{report_id}/media/{media_id}/faces")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
 
 from matcher.api.deps import Id, get_services, limited, require
@@ -13,11 +11,15 @@ from matcher.api.uploads import accept_upload
 from matcher.errors import ForbiddenError, InputError
 from matcher.services.accounts import Principal
 from matcher.services.container import Services
+from matcher.services.photo_age import parse_given_age
 from matcher.types import Role, Side
 
 router = APIRouter(prefix="/v1/children", tags=["shelters"])
 READERS = require(Role.SHELTER, Role.REVIEWER, Role.ADMIN)
 WRITERS = require(Role.SHELTER, Role.ADMIN)
+
+AGE_FIELD = Form(None, max_length=16, description="optional: the child's age in this photo, in years from 0 to 30 (decimals allowed, e.g. 2.5)")
+YEAR_FIELD = Form(None, max_length=8, description="optional: the 4-digit year the photo was taken; becomes an age when the record has a birth year, else dates the photo")
 
 
 @router.post("", status_code=201)
@@ -43,8 +45,17 @@ def update_child(child_id: Id, body: ChildPatch, who: Principal = Depends(WRITER
 
 
 @router.post("/{child_id}/media", dependencies=[Depends(limited("upload", "rate_uploads_per_minute"))])
-async def upload_child_media(child_id: Id, file: UploadFile = File(...), who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> JSONResponse:
-    return await accept_upload(svc, who, child_id, Side.CHILD, file)
+async def upload_child_media(
+    child_id: Id,
+    file: UploadFile = File(...),
+    age: str | None = AGE_FIELD,
+    year_taken: str | None = YEAR_FIELD,
+    who: Principal = Depends(WRITERS),
+    svc: Services = Depends(get_services),
+) -> JSONResponse:
+    """A photo or a video of a child in care; ``age`` / ``year_taken`` as for reports."""
+    given = parse_given_age(age, year_taken)
+    return await accept_upload(svc, who, child_id, Side.CHILD, file, given)
 
 
 @router.post("/import", status_code=202)
@@ -59,5 +70,5 @@ def import_archive(body: ImportIn, who: Principal = Depends(WRITERS), svc: Servi
         raise ForbiddenError("That folder is outside the import root.")
     if not folder.is_dir():
         raise InputError(f"No folder '{body.folder}' under the import root.")
-    job = svc.jobs.submit("import", who.user_id, lambda: svc.import_archive(Path(folder), who.actor))
+    job = svc.jobs.submit("import", who.user_id, {"folder": str(folder), "actor": who.actor})
     return {"job": job.id, "status": job.status, "status_url": f"/v1/jobs/{job.id}"}

@@ -1,0 +1,114 @@
+"""What each kind of background job does (``services.jobs`` queues them, ``services.worker``
+runs them). Every kind is idempotent: a job re-run after its worker died finds what the
+first run committed and finishes from there, storing nothing twice.
+
+* ``video``: a video uploaded to a record. Its bytes were stored as a blob before the job
+  was queued; the job analyses them and stores media, faces and embeddings in one
+  transaction (``records.upload``), then indexes and matches. A re-run that finds the media
+  row already stored only makes sure its faces are indexed and the record matched.
+* ``import``: a shelter archive folder under the import root (``batch.import_archive``,
+  which skips files already stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+
+from matcher.errors import ForbiddenError, InputError
+from matcher.services.accounts import Principal
+from matcher.services.jobs import Job
+from matcher.services.photo_age import GivenAge
+from matcher.sightings.jobs import cleanup_sweep, run_sweep
+from matcher.store.models import Embedding, Face, Media, Record, User
+from matcher.types import MediaKind
+from matcher.vectors import stack_bytes
+
+
+@dataclass(frozen=True)
+class JobKind:
+    run: Callable[[object, Job], dict]  # (services, job) -> result; raises MatcherError for a person's mistake
+    cleanup: Callable[[object, Job], None]  # after the job failed for good: remove what only it needed
+
+
+def _principal(services, user_id: int | None) -> Principal:
+    """The person who queued the job, checked again now (an account disabled meanwhile
+    stops its queued work)."""
+    with services.sessions() as session:
+        user = session.get(User, user_id) if user_id is not None else None
+        if user is None or user.disabled:
+            raise ForbiddenError("The account that sent this work is no longer active.")
+        return Principal(user.id, user.name, user.role, token_id=0)
+
+
+# ---- video ----
+def run_video(services, job: Job) -> dict:
+    p = job.payload
+    record_id, side, sha = p["record_id"], p["side"], p["blob"]
+    who = _principal(services, job.owner_id)
+    stored = _stored_media_id(services, record_id, sha)
+    if stored is not None:  # an earlier run committed it and died before saying so
+        return _finish_stored(services, who, record_id, side, stored)
+    if not services.blobs.exists(sha):
+        raise InputError("The uploaded file is no longer available; please upload it again.")
+    given = GivenAge(**p["given"]) if p.get("given") else None  # the child's age in it, as the uploader said
+    outcome = services.records.upload(who, record_id, side, services.blobs.get(sha), p.get("filename"), given=given)
+    return {**outcome.__dict__, "warnings": list(outcome.warnings)}
+
+
+def _stored_media_id(services, record_id: int, sha: str) -> int | None:
+    with services.sessions() as session:
+        return session.scalar(select(Media.id).where(Media.record_id == record_id, Media.sha256 == sha).order_by(Media.id).limit(1))
+
+
+def _finish_stored(services, who: Principal, record_id: int, side: str, media_id: int) -> dict:
+    """The media row exists: index its selected faces (already present ones are skipped)
+    and match the record if its matching never ran."""
+    pack = services.pack_info()
+    with services.sessions() as session:
+        rows = session.execute(
+            select(Face.id, Embedding.vector).join(Embedding).where(Face.media_id == media_id, Face.selected.is_(True), Embedding.pack == pack.name).order_by(Face.id)
+        ).all()
+        pending = bool(session.scalar(select(Record.needs_match).where(Record.id == record_id)))
+    if rows:
+        ids = np.array([r[0] for r in rows], np.int64)
+        services.indexes.add(side, pack.name, pack.embedding_dim, ids, stack_bytes((r[1] for r in rows), pack.embedding_dim))
+    if pending:
+        services.review.match([record_id])
+    faces = services.records.media_faces(who, record_id, media_id)
+    return {"media_id": media_id, "kind": MediaKind.VIDEO.value, "faces": faces, "needs_pick": False, "warnings": []}
+
+
+def cleanup_video(services, job: Job) -> None:
+    """Delete the uploaded blob unless a media row, a face crop or another pending job uses it."""
+    sha = job.payload.get("blob")
+    if not sha or sha in services.jobs.active_blobs():
+        return
+    with services.sessions() as session:
+        used = session.scalar(select(func.count()).select_from(Media).where(Media.sha256 == sha)) or session.scalar(
+            select(func.count()).select_from(Face).where(Face.crop_sha256 == sha)
+        )
+    if not used:
+        services.blobs.delete(sha)
+
+
+# ---- archive import ----
+def run_import(services, job: Job) -> dict:
+    if job.owner_id is not None:
+        _principal(services, job.owner_id)  # a disabled account's queued import does not run
+    return services.import_archive(Path(job.payload["folder"]), job.payload["actor"])
+
+
+def _nothing(_services, _job: Job) -> None:
+    return None
+
+
+KINDS: dict[str, JobKind] = {
+    "video": JobKind(run_video, cleanup_video),
+    "import": JobKind(run_import, _nothing),
+    "sweep": JobKind(run_sweep, cleanup_sweep),  # footage swept for sightings (matcher.sightings.jobs)
+}
