@@ -6,6 +6,7 @@ Every field can be set from the environment with the ``MATCHER_`` prefix, e.g.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Literal
@@ -79,7 +80,6 @@ class Settings(BaseSettings):
 
     # index and review
     index_mode: Literal["exact", "ann"] = "exact"
-    queue_fmr: float = Field(1e-2, gt=0, lt=1, description="(being replaced by QUEUE_FPIR) per-pair false-match rate threshold")
     fusion: Literal["best", "support"] = Field("best", description="record-pair score rule of `matcher eval` (review.fusion)")
     match_neighbours: int = Field(100, ge=1, le=2000, description="index neighbours fetched per face when matching and searching")
     two_person_rule: bool = False
@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line (request id, route template; never names, notes, tokens or file names)")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     sqlite_busy_timeout_s: float = Field(30.0, gt=0, le=600, description="how long a SQLite write waits for the lock before a 503")
+
+    def model_post_init(self, _context) -> None:
+        if os.environ.get("MATCHER_QUEUE_FMR"):  # replaced, not silently ignored
+            logging.getLogger(__name__).warning(
+                "MATCHER_QUEUE_FMR is no longer used: every report keeps a shortlist (MATCHER_SHORTLIST) and "
+                "strong leads and duplicates are gated on the open-set rate MATCHER_QUEUE_FPIR"
+            )
 
     @property
     def max_upload_bytes(self) -> int:

@@ -86,24 +86,28 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         sweeps = bench_sweeps(services, data, args.crowd, args.faces) if args.sweep else {}
     minutes = max(result.duration, 1e-9) / 60
-    print(json.dumps({
-        "source": args.source.name,
-        "resolution": "1280x720",
-        "video_seconds": round(result.duration, 2),
-        "processing_seconds": round(seconds, 2),
-        "seconds_per_minute_720p": round(seconds / minutes, 2),
-        "target_seconds_per_minute": 20,
-        "sample_fps": settings.video_sample_fps,
-        "frames_decoded": result.frames_decoded,
-        "frames_sampled": result.frames_sampled,
-        "faces_embedded": result.faces_embedded,
-        "faces_kept": sum(len(t.faces) for t in result.tracks),
-        "tracks": len(result.tracks),
-        "threads": settings.threads,
-        "clip_build_seconds": round(build_s, 1),
-        "warnings": list(result.warnings),
-        **sweeps,
-    }))
+    print(
+        json.dumps(
+            {
+                "source": args.source.name,
+                "resolution": "1280x720",
+                "video_seconds": round(result.duration, 2),
+                "processing_seconds": round(seconds, 2),
+                "seconds_per_minute_720p": round(seconds / minutes, 2),
+                "target_seconds_per_minute": 20,
+                "sample_fps": settings.video_sample_fps,
+                "frames_decoded": result.frames_decoded,
+                "frames_sampled": result.frames_sampled,
+                "faces_embedded": result.faces_embedded,
+                "faces_kept": sum(len(t.faces) for t in result.tracks),
+                "tracks": len(result.tracks),
+                "threads": settings.threads,
+                "clip_build_seconds": round(build_s, 1),
+                "warnings": list(result.warnings),
+                **sweeps,
+            }
+        )
+    )
 
 
 def file_reports(services, faces: Path) -> int:

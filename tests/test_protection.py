@@ -232,8 +232,8 @@ def test_deleting_an_audit_row_in_the_database_file_is_detected(tmp_path):
 
 
 def test_concurrent_writers_keep_one_unbroken_chain(tmp_path, database_url):
-    """Eight threads, each writing audit rows in their own transactions, with other work
-    between taking the chain head and committing: no two rows chain to the same parent."""
+    """Eight threads, each writing two audit rows per transaction with a pause between
+    them: no two rows chain to the same parent, and the chain verifies."""
     svc = Services(make_settings(tmp_path / "var", database_url=database_url))
     errors = []
 
@@ -292,8 +292,14 @@ def test_admin_audit_page_shows_whether_the_chain_verifies(tmp_path, services, a
     sign_in(client, accounts.tokens["admin"])
     page = client.get("/admin/audit")
     assert page.status_code == 200 and "Hash chain verified (2 rows" in page.text
+    _audit_rows(svc, 1)  # new rows are walked at every view (the rest at most every 5 minutes)
+    assert "Hash chain verified (3 rows" in client.get("/admin/audit").text
     db = sqlite3.connect(svc.settings.data_dir / "matcher.db")
     db.execute("UPDATE audit_events SET action = 'nothing' WHERE id = 1")
     db.commit()
-    page = client.get("/admin/audit")
-    assert "Hash chain broken at row #1" in page.text
+    assert not svc.protection.audit_status(max_age_s=0).ok  # the full walk finds it...
+    assert "Hash chain broken at row #1" in client.get("/admin/audit").text  # ...and the page shows it
+    restarted = _fresh(tmp_path, services)  # a fresh process shows it at once
+    client = TestClient(create_app(restarted.settings, services=restarted), base_url="https://testserver")
+    sign_in(client, accounts.tokens["admin"])
+    assert "Hash chain broken at row #1" in client.get("/admin/audit").text

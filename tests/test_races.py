@@ -98,13 +98,6 @@ def test_the_same_photo_uploaded_twice_at_once_is_stored_once(world, astronaut_b
         assert session.scalar(select(func.count()).select_from(Media).where(Media.record_id == child["id"])) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known race in review.matching (the lead's): two matchers that both read 'no cohort/candidate row yet' "
-    "both insert it (uq_cohort / uq_candidate_pair). Uploads survive it (records.deferrable_match: 201, the record "
-    "stays needs_match); the fix belongs in matching: take a matching lock at the start of each chunk transaction, "
-    "or write cohorts and candidates with INSERT .. ON CONFLICT.",
-)
 def test_concurrent_matching_creates_each_candidate_pair_once(tmp_path, services, database_url, astronaut_bgr, monkeypatch):
     """Two processes (two Services, two engines) matching at the same moment a report and a
     child that match each other, as a family's upload and a shelter's upload (or ``matcher
@@ -133,10 +126,11 @@ def test_concurrent_matching_creates_each_candidate_pair_once(tmp_path, services
     barrier, real_apply = threading.Barrier(2), matching.Matcher._apply
 
     def in_step(self, session):
-        # both have read the candidates that exist (none) before either writes its own; on
-        # SQLite the other may wait for this one's write lock instead, and they run in turn
+        # without review.runs.serialise both would have read "no cohort or candidate row yet" by
+        # now and both insert it (uq_cohort, uq_candidate_pair); with it the other one waits
+        # before it reads, so this wait times out and they run in turn
         with contextlib.suppress(threading.BrokenBarrierError):
-            barrier.wait(5)
+            barrier.wait(2)
         return real_apply(self, session)
 
     monkeypatch.setattr(matching.Matcher, "_apply", in_step)

@@ -66,6 +66,17 @@ def test_footage_older_than_the_child_or_the_last_sighting_is_implausible():
     assert source_check(child, dt.date(2020, 1, 1))[0] is None
 
 
+def test_a_sweep_refuses_at_once_what_it_could_not_read(tmp_path, astronaut_jpeg):
+    from matcher.errors import EmptyFileError, FileTooLargeError, UnsupportedMediaError
+    from matcher.sightings.probes import check_upload
+
+    settings = make_settings(tmp_path, max_upload_mb=0.01)
+    for data, error in ((b"", EmptyFileError), (b"plain words, not footage", UnsupportedMediaError), (astronaut_jpeg, FileTooLargeError)):
+        with pytest.raises(error):
+            check_upload(data, settings)
+    check_upload(astronaut_jpeg, make_settings(tmp_path))  # a photo within the limit
+
+
 def _hit(record_id: int, score: float, passes: bool) -> Hit:
     return Hit(record_id, f"R{record_id}", "report", score, score / 5, 1e-4, 1e-3, passes, None, (), 1, 0)
 
@@ -211,10 +222,15 @@ def photo_sweep(world):
     """A field photo of Guido van Rossum (not the one his report was filed with), swept over HTTP."""
     path = world.photos["fr_guido_van_rossum"][1]
     with _client(world) as client:
+        blobs = set(world.svc.blobs.hashes())
+        text = client.post("/v1/sweeps", files={"file": ("notes.mp4", b"plain words, not footage")}, headers=_auth(world, "rev-a"))
+        assert text.status_code == 415 and set(world.svc.blobs.hashes()) == blobs  # refused before anything is stored
         for name in ("fam", "shelter"):
             refused = client.post("/v1/sweeps", files={"file": ("field.jpg", path.read_bytes())}, headers=_auth(world, name))
             assert refused.status_code == 403
-        answer = client.post("/v1/sweeps", files={"file": ("gate.jpg", path.read_bytes())}, data={"side": "reports", "place": "camp gate"}, headers=_auth(world, "rev-a"))
+        answer = client.post(
+            "/v1/sweeps", files={"file": ("gate.jpg", path.read_bytes())}, data={"side": "reports", "place": "camp gate"}, headers=_auth(world, "rev-a")
+        )
         assert answer.status_code == 202, answer.text
         job = _wait(client, world, answer.json()["status_url"])
     return job, path.read_bytes()
@@ -295,7 +311,9 @@ def test_confirming_a_sighting_needs_two_reviewers_and_keeps_the_report_open(wor
     lmm_id, _ = world.reports[LMM]
     with svc.sessions() as db:
         fam = authenticate(db, world.accounts.tokens["fam"])
-        events = db.scalars(select(AuditEvent).where(AuditEvent.object_type == "sighting", AuditEvent.object_id == str(sighting_id), AuditEvent.action == "sighting_decision")).all()
+        events = db.scalars(
+            select(AuditEvent).where(AuditEvent.object_type == "sighting", AuditEvent.object_id == str(sighting_id), AuditEvent.action == "sighting_decision")
+        ).all()
     assert [e.details["status"] for e in events] == ["awaiting_second", "confirmed"]
     assert events[-1].details["seen"]["span"] == view["span"]
     family_view = svc.records.get(lmm_id, fam, Side.REPORT)

@@ -29,7 +29,7 @@ from tests.http_helpers import make_accounts
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-REVIEWER_PAGES = ["/review", "/review/candidates/1", "/admin", "/admin/users", "/admin/audit", "/admin/erase?record=1", "/admin/health", "/admin/health/scores.png", "/admin/health/impostors.png"]
+REVIEWER_PAGES = ["/review", "/review?view=all", "/review/reports/R-1", "/review/candidates/1", "/admin", "/admin/users", "/admin/audit", "/admin/erase?record=1", "/admin/health", "/admin/health/scores.png", "/admin/health/impostors.png"]
 
 
 def _jpeg(bgr: np.ndarray, quality: int = 92) -> bytes:
@@ -178,8 +178,28 @@ def test_family_files_report_picks_face_and_pages_embed_only_its_own_images(web,
     assert other.get(f"/img/faces/{min(own_faces)}").status_code == 404
 
 
+def test_family_gives_the_childs_age_with_a_photo_and_a_wrong_one_is_refused(web, astronaut_bgr):
+    _, svc, _, _ = web
+    client = client_for(web, "fam2")
+    form = client.get("/my/new").text
+    assert "How old was your child in this photo? (optional)" in form
+    bad = client.post("/my/new", data={"name": "Nadia", "age": "forty", "csrf": csrf_of(form)}, files={"photo": ("a.jpg", _jpeg(astronaut_bgr, 66), "image/jpeg")})
+    assert bad.status_code == 422 and "from 0 to 30" in bad.text and 'value="Nadia"' in bad.text  # nothing filed yet
+    made = client.post("/my/new", data={"name": "Nadia", "birth_year": "2016", "age": "3.5", "csrf": csrf_of(form)}, files={"photo": ("a.jpg", _jpeg(astronaut_bgr, 66), "image/jpeg")}, follow_redirects=False)
+    report_id = int(made.headers["location"].rsplit("/", 1)[1])
+    page = client.get(f"/my/reports/{report_id}").text
+    assert "How old was your child in this photo? (optional)" in page and "your child aged 3.5" in page
+    # a second photo with the year it was taken (born 2016: 2020 is age 4); a year before birth is refused
+    refused = client.post(f"/my/reports/{report_id}/media", data={"year_taken": "2012", "csrf": csrf_of(page)}, files={"photo": ("b.jpg", _jpeg(astronaut_bgr, 67), "image/jpeg")})
+    assert "The photo was not added" in refused.text
+    client.post(f"/my/reports/{report_id}/media", data={"year_taken": "2020", "csrf": csrf_of(page)}, files={"photo": ("c.jpg", _jpeg(astronaut_bgr, 68), "image/jpeg")})
+    with svc.sessions() as db:
+        ages = sorted(db.scalars(select(Media.age_at_photo).where(Media.record_id == report_id)))
+    assert ages == [3.5, 4.0]
+
+
 def test_pages_send_a_strict_content_security_policy(web):
-    for name, paths in (("fam1", ["/my", "/my/new"]), ("rev", ["/review"]), ("admin", ["/admin", "/admin/users", "/admin/audit", "/admin/health", "/admin/erase"])):
+    for name, paths in (("fam1", ["/my", "/my/new"]), ("rev", ["/review", "/review?view=all"]), ("admin", ["/admin", "/admin/users", "/admin/audit", "/admin/health", "/admin/erase"])):
         client = client_for(web, name)
         for path in paths:
             response = client.get(path)
@@ -630,7 +650,7 @@ def test_reviewer_works_one_report_from_the_grouped_queue(shortlists_live, brows
     page.wait_for_url(re.compile(rf"/review/candidates/{ids['noname']}\?report=R-A$"))
     # the flat list keeps its keys too
     page.goto(f"{base}/review?view=all")
-    expect(page.locator("#queue tbody tr")).to_have_count(len(ids) - 1)  # all open ones, superseded aside
+    expect(page.locator("#queue tbody tr")).to_have_count(len(ids) - 1 + 1)  # all open ones, superseded aside, R-PHOTO's real one
     page.screenshot(path=str(ARTIFACTS / "queue-all.png"), full_page=True)
     page.keyboard.press("j")
     page.keyboard.press("j")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from contextlib import nullcontext
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +17,7 @@ from matcher.errors import FileTooLargeError, InputError
 from matcher.types import Role
 
 
-class SweepSide(str, Enum):
+class SweepSide(StrEnum):
     reports = "reports"
     children = "children"
     both = "both"
@@ -104,7 +104,9 @@ def _print(out: dict, as_json: bool) -> None:
     for p in out["probes"]:
         when = f"{p['start']:.1f}-{p['end']:.1f} s" if "start" in p else "face"
         best = [c for hits in p["candidates"].values() for c in hits[:1]]
-        lead = ", ".join(f"{c['side']} {c['record']} {c['score']:.2f} (open-set rate {c['fpir']:.2g})" for c in best) or ("not searched: face too small or blurred" if not p["searched"] else "no candidate")
+        lead = ", ".join(f"{c['side']} {c['record']} {c['score']:.2f} (open-set rate {c['fpir']:.2g})" for c in best) or (
+            "not searched: face too small or blurred" if not p["searched"] else "no candidate"
+        )
         typer.echo(f"  #{p['track']:<3} {when:<14} {'SIGHTING ' if p['sighting'] else ''}{lead}")
     for s in out["sightings"]:
         span = f"{s['span'][0]:.1f}-{s['span'][1]:.1f} s" if s["span"][0] is not None else "photo"
@@ -130,7 +132,12 @@ def sightings(
         typer.echo(f"#{r['id']:<5} {r['side']:<6} {r['record']:<20} {span:<14} score {r['score']:.3f}  fmr {r['fmr']:.2g}  {r['status']}")
 
 
-def sighting(ctx: typer.Context, sighting_id: int, reviewer: Annotated[str | None, typer.Option("--as", help="reviewer name (default: your login)")] = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def sighting(
+    ctx: typer.Context,
+    sighting_id: int,
+    reviewer: Annotated[str | None, typer.Option("--as", help="reviewer name (default: your login)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """One sighting with its record, source, frames and decisions (the view is audited)."""
     row = get_services(ctx).sightings.get(sighting_id, reviewer or actor(), Role.REVIEWER)
     typer.echo(json.dumps(row, indent=None if as_json else 2, default=str))

@@ -9,7 +9,7 @@ unrelated record pairs that score at least this high":
   anchored to the last empirical point, so the curve stays continuous and monotone.
   Record scores are maxima over face pairs, which is what a Gumbel law describes; its
   exponential tail is heavier than a normal one, so extrapolated rates err on the high
-  (cautious) side. The queue threshold is the score whose ``fmr`` equals ``QUEUE_FMR``.
+  (cautious) side. Leads are gated on the open-set rate N × ``fmr`` (``MATCHER_QUEUE_FPIR``).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Calibration:
 
     def threshold(self, fmr: float) -> float:
         """Smallest score whose estimated false-match rate is at most ``fmr``."""
-        lo, hi = -1.0, 2.0
+        lo, hi = (-50.0, 50.0) if self.normalised else (-1.0, 2.0)  # z-like scores vs cosines
         for _ in range(60):
             mid = (lo + hi) / 2
             if self.fmr(mid) > fmr:

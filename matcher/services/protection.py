@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -40,17 +41,32 @@ class DataProtection:
         self.services = services
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()
+        self._chain_lock = threading.Lock()
+        self._chain: tuple[auditchain.ChainReport | None, float] = (None, 0.0)
 
     # ---- audit chain ----
-    def verify_audit(self) -> auditchain.ChainReport:
-        """Walk the whole audit log in id order (streamed; about 10^5 rows a second)."""
+    def verify_audit(self, after: auditchain.ChainReport | None = None) -> auditchain.ChainReport:
+        """Walk the audit log in id order (streamed; a few 10^4 rows a second on 2 cores).
+        ``after``: a verified report whose rows are not walked again (only the newer ones)."""
         events = AuditEvent.__table__
         columns = [events.c.id, *(events.c[f] for f in auditchain.FIELDS), events.c.prev_hash, events.c.hash]
+        start = (after.head, after.rows, after.last_id) if after is not None and after.ok else (auditchain.GENESIS, 0, 0)
         with self.services.engine.connect() as connection:
             head = connection.execute(select(AuditChain.hash, AuditChain.rows).where(AuditChain.id == 1)).first()
-            result = connection.execution_options(stream_results=True, yield_per=2000).execute(select(*columns).order_by(events.c.id))
+            query = select(*columns).where(events.c.id > start[2]).order_by(events.c.id)
+            result = connection.execution_options(stream_results=True, yield_per=2000).execute(query)
             rows = ((m["id"], {f: m[f] for f in auditchain.FIELDS}, m["prev_hash"], m["hash"]) for m in result.mappings())
-            return auditchain.verify(rows, None if head is None else (head.hash, head.rows))
+            return auditchain.verify(rows, None if head is None else (head.hash, head.rows), start)
+
+    def audit_status(self, max_age_s: float = 300.0) -> auditchain.ChainReport:
+        """The admin page's line: the whole chain re-walked at most every ``max_age_s``, and
+        in between only the rows added since (``matcher audit verify`` always walks it all)."""
+        with self._chain_lock:
+            last, at = self._chain
+            fresh = last is not None and last.ok and time.monotonic() - at < max_age_s
+            report = self.verify_audit(after=last if fresh else None)
+            self._chain = (report, at if fresh else time.monotonic())
+            return report
 
     # ---- keys ----
     def rotate_keys(self, keep_old: bool = False) -> dict:

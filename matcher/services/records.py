@@ -39,6 +39,7 @@ from matcher.errors import (
 from matcher.ingest.persist import store_media, write_blobs
 from matcher.review import cohorts
 from matcher.sightings.store import forget_record as forget_sightings
+from matcher.sightings.store import used_elsewhere as blob_in_use
 from matcher.store import index_state, repo
 from matcher.store.db import is_busy
 from matcher.store.models import (
@@ -226,13 +227,10 @@ class RecordService:
         return UploadOutcome(media_id, result.kind, faces, needs_pick=not auto and len(result.faces) > 1, warnings=result.warnings, age_at_photo=age_at_photo)
 
     def _delete_unreferenced(self, hashes: set[str]) -> None:
-        """Delete blobs no media row or face crop points at any more."""
+        """Delete blobs no media row, face crop or sighting (source or crop) points at any more."""
         with self.services.sessions() as session:
             for sha in hashes:
-                used = session.scalar(select(func.count()).select_from(Media).where(Media.sha256 == sha)) or session.scalar(
-                    select(func.count()).select_from(Face).where(Face.crop_sha256 == sha)
-                )
-                if not used:
+                if not blob_in_use(session, sha):
                     self.services.blobs.delete(sha)
 
     def _index(self, side: str, pack: str, templates: list[tuple[int, bytes]]) -> None:

@@ -66,7 +66,8 @@ class ReviewService:
 
     def open_ids(self, limit: int = 500) -> list[int]:
         """Ids of the open queue in order (previous / next on a candidate page)."""
-        return [r["id"] for r in self.queue(CandidateStatus.OPEN, limit)]
+        with self.services.sessions() as session:
+            return [r["id"] for r in rq.load_rows(session, None, CandidateStatus.OPEN)[:limit]]
 
     def filtered_queue(self, status: str, kind: str | None, flag: str, shelter: str, max_gap: int | None, sort: str) -> list[dict]:
         """The reviewers' flat page queue (``?view=all``): up to 500 rows (``review_queue.row_of``)
@@ -182,4 +183,8 @@ class ReviewService:
     def decide(self, candidate_id: int, verdict: str, reviewer: str, note: str | None, role: str = Role.REVIEWER, request_id: str | None = None) -> dict:
         with self.services.sessions.begin() as session:
             c = decide(session, candidate_id, verdict, reviewer, note, self.services.settings.two_person_rule, role, request_id)
-            return candidate_dict(session, c)
+            out = candidate_dict(session, c)
+            refill = c.report_id if c.kind == CandidateKind.MATCH and c.status == CandidateStatus.REJECTED else None
+        if refill is not None:  # the report's list lost a place: the next-best child takes it
+            self.match([refill])
+        return out

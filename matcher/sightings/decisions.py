@@ -21,8 +21,14 @@ from matcher.types import CandidateStatus, Role, Verdict
 
 
 def decide_sighting(
-    session: Session, sighting_id: int, verdict: str, reviewer: str, note: str | None, two_person_rule: bool,
-    role: str = Role.REVIEWER, request_id: str | None = None,
+    session: Session,
+    sighting_id: int,
+    verdict: str,
+    reviewer: str,
+    note: str | None,
+    two_person_rule: bool,
+    role: str = Role.REVIEWER,
+    request_id: str | None = None,
 ) -> tuple[Sighting, set[str]]:
     """Apply a verdict; returns the sighting and the blobs to delete once this commits."""
     sighting = session.get(Sighting, sighting_id)
@@ -53,10 +59,25 @@ def decide_sighting(
     if new_status == CandidateStatus.CONFIRMED:
         source = session.get(SightingSource, sighting.source_id) if sighting.source_id is not None else None
         seen = {
-            "record": sighting.record_id, "source": sighting.source_sha256[:12], "span": [None if v is None else round(v, 2) for v in (sighting.span_start, sighting.span_end)],
+            "record": sighting.record_id,
+            "source": sighting.source_sha256[:12],
+            "span": [None if v is None else round(v, 2) for v in (sighting.span_start, sighting.span_end)],
             "taken_on": source.taken_on.isoformat() if source is not None and source.taken_on else None,
         }
-    repo.audit(session, reviewer, role, "sighting_decision", "sighting", str(sighting.id), request_id, verdict=verdict, previous=previous, status=new_status, note=note, **({"seen": seen} if seen else {}))
+    repo.audit(
+        session,
+        reviewer,
+        role,
+        "sighting_decision",
+        "sighting",
+        str(sighting.id),
+        request_id,
+        verdict=verdict,
+        previous=previous,
+        status=new_status,
+        note=note,
+        **({"seen": seen} if seen else {}),
+    )
     erase: set[str] = set()
     if new_status == CandidateStatus.REJECTED:
         erase = release_rejected(session, sighting, reviewer, role, request_id)

@@ -39,8 +39,14 @@ def run_sweep(services, job: Job) -> dict:
         raise InputError("The uploaded file is no longer available; please upload it again.")
     taken_on = dt.date.fromisoformat(p["taken_on"]) if p.get("taken_on") else None
     outcome = services.sightings.sweep(
-        services.blobs.get(sha), p.get("filename"), sides_of(p.get("side", "both")), actor, role,
-        int(p.get("top", 5)), taken_on, p.get("place"),
+        services.blobs.get(sha),
+        p.get("filename"),
+        sides_of(p.get("side", "both")),
+        actor,
+        role,
+        int(p.get("top", 5)),
+        taken_on,
+        p.get("place"),
     )
     release_upload(services, job)
     result = outcome.as_dict()

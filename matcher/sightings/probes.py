@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from matcher.errors import FileTooLargeError, UnsupportedMediaError
+from matcher.errors import EmptyFileError, FileTooLargeError, UnsupportedMediaError
 from matcher.faces.types import Box, DetectedFace
 from matcher.imaging import sniff_format
 from matcher.types import MediaKind
@@ -124,15 +124,28 @@ def expected_samples(data: bytes, limits) -> int:
     return int(min(limits.max_samples, seconds * limits.sample_fps + 1))
 
 
+def check_upload(data: bytes, settings) -> None:
+    """Refuse at once what a sweep could not read: an empty file, neither a photo nor a video
+    (by content), or one over its kind's size limit. Typed 4xx errors."""
+    if not data:
+        raise EmptyFileError("The file is empty.")
+    if is_video(data):
+        if len(data) > settings.video_max_bytes:
+            raise FileTooLargeError(f"Videos are limited to {settings.video_max_mb:g} MB.")
+    elif sniff_format(data[:4096]) is None:
+        raise UnsupportedMediaError(f"This is neither a photo nor a video we can read. Send a JPEG, PNG, WebP or HEIC photo. {SEND_INSTEAD}")
+    elif len(data) > settings.max_upload_bytes:
+        raise FileTooLargeError(f"Photos are limited to {settings.max_upload_mb:g} MB.")
+
+
 def read_footage(services, data: bytes, pack: str | None = None, progress: Callable[[int, int], None] | None = None) -> Footage:
     """Probes of one file. Raises a typed ``InputError`` for an empty, oversized or
     unreadable file (the caller reports it per file and goes on). ``progress(done, total)``:
     frames analysed out of about how many (a photo counts as one)."""
     settings = services.settings
+    check_upload(data, settings)
     sha = hashlib.sha256(data).hexdigest()
     if is_video(data):
-        if len(data) > settings.video_max_bytes:
-            raise FileTooLargeError(f"Videos are limited to {settings.video_max_mb:g} MB.")
         info = services.pack_info(pack)
         options = VideoOptions.from_settings(settings, info.same_person_threshold)
         pipeline = services.pipeline(pack)
@@ -145,15 +158,19 @@ def read_footage(services, data: bytes, pack: str | None = None, progress: Calla
 
             pipeline = _Counting(pipeline, tick)
         result = analyze_video(data, pipeline, options)
-        probes = tuple(
-            Probe(t.id, t.start, t.end, t.detections, tuple(ProbeFace.of(f.face, f.time) for f in t.faces)) for t in result.tracks
-        )
+        probes = tuple(Probe(t.id, t.start, t.end, t.detections, tuple(ProbeFace.of(f.face, f.time) for f in t.faces)) for t in result.tracks)
         return Footage(
-            MediaKind.VIDEO, sha, len(data), result.format or result.codec or "video", result.width, result.height,
-            result.duration, probes, result.frames_sampled, tuple(result.warnings),
+            MediaKind.VIDEO,
+            sha,
+            len(data),
+            result.format or result.codec or "video",
+            result.width,
+            result.height,
+            result.duration,
+            probes,
+            result.frames_sampled,
+            tuple(result.warnings),
         )
-    if sniff_format(data[:4096]) is None and data:
-        raise UnsupportedMediaError(f"This is neither a photo nor a video we can read. Send a JPEG, PNG, WebP or HEIC photo. {SEND_INSTEAD}")
     analyzed = services.analyze_bytes(data, pack)  # photo limits, EXIF orientation, typed errors
     if progress is not None:
         progress(1, 1)

@@ -22,7 +22,7 @@ from matcher.imaging import strip_metadata
 from matcher.services.review import record_dict
 from matcher.sightings import store
 from matcher.sightings.decisions import decide_sighting
-from matcher.sightings.probes import Footage, read_footage
+from matcher.sightings.probes import Footage, check_upload, read_footage
 from matcher.sightings.store import SourceMeta
 from matcher.sightings.sweep import ProbeResult, make_gate, plan_sightings, search_probes
 from matcher.store import repo
@@ -60,9 +60,15 @@ class SweepOutcome:
 
     def as_dict(self) -> dict:
         return {
-            "sha256": self.sha256, "kind": self.kind, "duration": self.duration, "frames_sampled": self.frames_sampled,
+            "sha256": self.sha256,
+            "kind": self.kind,
+            "duration": self.duration,
+            "frames_sampled": self.frames_sampled,
             "tracks": {"seen": self.tracks_seen, "searched": self.tracks_searched, "kept": self.tracks_kept},
-            "sightings": self.sightings, "warnings": list(self.warnings), "seconds": round(self.seconds, 2), "timings": self.timings,
+            "sightings": self.sightings,
+            "warnings": list(self.warnings),
+            "seconds": round(self.seconds, 2),
+            "timings": self.timings,
         }
 
 
@@ -84,14 +90,32 @@ def span_of(s: Sighting) -> list[float | None]:
 def sighting_dict(s: Sighting, record: Record, source: SightingSource | None) -> dict:
     """A sighting as reviewers see it in lists (no file name: the page shows it)."""
     return {
-        "id": s.id, "kind": s.kind, "record": record.external_id, "record_id": record.id, "side": s.side,
-        "status": s.status, "score": round(s.score, 4), "raw_score": round(s.raw_score, 4), "fmr": s.fmr, "fpir": s.fpir,
-        "plausible": s.plausible, "track": s.track, "span": span_of(s),
+        "id": s.id,
+        "kind": s.kind,
+        "record": record.external_id,
+        "record_id": record.id,
+        "side": s.side,
+        "status": s.status,
+        "score": round(s.score, 4),
+        "raw_score": round(s.raw_score, 4),
+        "fmr": s.fmr,
+        "fpir": s.fpir,
+        "plausible": s.plausible,
+        "track": s.track,
+        "span": span_of(s),
         "source": {
-            "id": source.id, "kind": source.kind, "sha256": source.sha256, "duration": source.duration,
-            "taken_on": source.taken_on.isoformat() if source.taken_on else None, "place": source.place,
-        } if source is not None else None,
-        "source_sha256": s.source_sha256, "swept_by": s.swept_by, "created_at": s.created_at.isoformat(),
+            "id": source.id,
+            "kind": source.kind,
+            "sha256": source.sha256,
+            "duration": source.duration,
+            "taken_on": source.taken_on.isoformat() if source.taken_on else None,
+            "place": source.place,
+        }
+        if source is not None
+        else None,
+        "source_sha256": s.source_sha256,
+        "swept_by": s.swept_by,
+        "created_at": s.created_at.isoformat(),
     }
 
 
@@ -101,9 +125,18 @@ class SightingService:
 
     # ---- sweeping ----
     def sweep(
-        self, data: bytes, file_name: str | None, sides: list[str], actor: str, role: str, top_k: int = 5,
-        taken_on: dt.date | None = None, place: str | None = None, request_id: str | None = None,
-        pack: str | None = None, progress: Callable[[int, int], None] | None = None,
+        self,
+        data: bytes,
+        file_name: str | None,
+        sides: list[str],
+        actor: str,
+        role: str,
+        top_k: int = 5,
+        taken_on: dt.date | None = None,
+        place: str | None = None,
+        request_id: str | None = None,
+        pack: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> SweepOutcome:
         """Sweep one file against ``sides``; new sightings are stored, nothing else is."""
         if not 1 <= top_k <= 100:
@@ -118,9 +151,19 @@ class SightingService:
             with svc.sessions.begin() as session:
                 outcome = self._search_and_store(session, footage, data, sides, top_k, meta, pack, new_blobs)
                 repo.audit(
-                    session, actor, role, "search", "sweep", footage.sha256, request_id,
-                    kind=str(footage.kind), sides=[str(s) for s in sides], faces=outcome["seen"], searched=outcome["searched"],
-                    results=[s["record"] for s in outcome["sightings"]], sightings=[s["id"] for s in outcome["sightings"]],
+                    session,
+                    actor,
+                    role,
+                    "search",
+                    "sweep",
+                    footage.sha256,
+                    request_id,
+                    kind=str(footage.kind),
+                    sides=[str(s) for s in sides],
+                    faces=outcome["seen"],
+                    searched=outcome["searched"],
+                    results=[s["record"] for s in outcome["sightings"]],
+                    sightings=[s["id"] for s in outcome["sightings"]],
                     facts_given=sorted(k for k, v in (("taken_on", taken_on), ("place", place)) if v),
                 )
         except BaseException:
@@ -129,16 +172,29 @@ class SightingService:
             raise
         done = time.perf_counter()
         return SweepOutcome(
-            footage.sha256, str(footage.kind), footage.duration, footage.frames_sampled, outcome["seen"], outcome["searched"],
-            outcome["kept"], outcome["probes"], outcome["sightings"], footage.warnings, done - started,
+            footage.sha256,
+            str(footage.kind),
+            footage.duration,
+            footage.frames_sampled,
+            outcome["seen"],
+            outcome["searched"],
+            outcome["kept"],
+            outcome["probes"],
+            outcome["sightings"],
+            footage.warnings,
+            done - started,
             {"analyse_s": round(analysed - started, 3), "search_store_s": round(done - analysed, 3)},
         )
 
-    def _search_and_store(self, session, footage: Footage, data: bytes, sides: list[str], top_k: int, meta: SourceMeta, pack: str | None, new_blobs: list[str]) -> dict:
+    def _search_and_store(
+        self, session, footage: Footage, data: bytes, sides: list[str], top_k: int, meta: SourceMeta, pack: str | None, new_blobs: list[str]
+    ) -> dict:
         svc = self.services
         info = svc.pack_info(pack)
         gate = make_gate(session, svc, sides, pack)
-        results = search_probes(session, svc, footage.probes, sides, top_k, gate, meta.taken_on or (footage.taken_at.date() if footage.taken_at else None), pack)
+        results = search_probes(
+            session, svc, footage.probes, sides, top_k, gate, meta.taken_on or (footage.taken_at.date() if footage.taken_at else None), pack
+        )
         plans = plan_sightings(results)
         known = store.existing(session, footage.sha256, (p.record_id for p in plans))
         fresh = [p for p in plans if p.record_id not in known]
@@ -166,15 +222,23 @@ class SightingService:
 
     @staticmethod
     def _brief(s: Sighting, number: str) -> dict:
-        return {"id": s.id, "record_id": s.record_id, "record": number, "side": s.side, "status": s.status, "span": span_of(s), "score": round(s.score, 4), "fpir": s.fpir}
+        return {
+            "id": s.id,
+            "record_id": s.record_id,
+            "record": number,
+            "side": s.side,
+            "status": s.status,
+            "span": span_of(s),
+            "score": round(s.score, 4),
+            "fpir": s.fpir,
+        }
 
     def submit(self, who, data: bytes, file_name: str | None, side: str, top_k: int = 5, taken_on: dt.date | None = None, place: str | None = None):
         """A sweep as background work: the file is stored as a blob first, then the job is queued
         (``services.jobs``; the ``sweep`` kind in ``services.job_kinds``). The blob is deleted
         after the sweep unless a sighting keeps it."""
         sides_of(side)
-        if not data:
-            raise InputError("The file is empty.")
+        check_upload(data, self.services.settings)  # a wrong file is refused now, not in the job
         sha = self.services.blobs.put(data)
         payload = {"blob": sha, "filename": file_name, "side": side, "top": top_k, "taken_on": taken_on.isoformat() if taken_on else None, "place": place}
         return self.services.jobs.submit("sweep", who.user_id, payload)
@@ -183,7 +247,11 @@ class SightingService:
     def list(self, status: str | None = CandidateStatus.OPEN, limit: int = 200, record: str | None = None) -> list[dict]:
         """Sightings, strongest first (plausible before implausible, then lower rate, then score)."""
         with self.services.sessions() as session:
-            query = select(Sighting, Record, SightingSource).join(Record, Record.id == Sighting.record_id).outerjoin(SightingSource, SightingSource.id == Sighting.source_id)
+            query = (
+                select(Sighting, Record, SightingSource)
+                .join(Record, Record.id == Sighting.record_id)
+                .outerjoin(SightingSource, SightingSource.id == Sighting.source_id)
+            )
             if status:
                 query = query.where(Sighting.status == status)
             if record:
@@ -207,7 +275,14 @@ class SightingService:
             out["evidence"] = s.evidence
             out["record_details"] = record_dict(record)
             out["faces"] = [
-                {"id": f.id, "track": f.track, "time": f.frame_time, "quality": round(f.quality, 3), "score": round(f.score, 4), "box": [round(v, 1) for v in (f.x1, f.y1, f.x2, f.y2)]}
+                {
+                    "id": f.id,
+                    "track": f.track,
+                    "time": f.frame_time,
+                    "quality": round(f.quality, 3),
+                    "score": round(f.score, 4),
+                    "box": [round(v, 1) for v in (f.x1, f.y1, f.x2, f.y2)],
+                }
                 for f in s.faces
             ]
             out["decisions"] = [
@@ -260,8 +335,3 @@ class SightingService:
             data = strip_metadata(data, self.services.limits)
             return data, "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
         return data, VIDEO_TYPES.get(fmt, "video/mp4")
-
-    # ---- upkeep ----
-    def referenced_blobs(self) -> set[str]:
-        with self.services.sessions() as session:
-            return store.referenced_blobs(session)

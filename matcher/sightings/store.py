@@ -68,10 +68,7 @@ def choose_crops(session: Session, plan: Plan, pack: str, dim: int) -> list[Crop
     faces.sort(key=lambda t: (-t[0], t[1].id, t[2]))
     kept = faces[:CROPS]
     kept.sort(key=lambda t: (t[3].time if t[3].time is not None else 0.0, t[1].id, t[2]))
-    return [
-        Crop(p.id, f.time, (f.box.x1, f.box.y1, f.box.x2, f.box.y2), f.quality, s, encode_jpeg(f.crop, quality=92))
-        for s, p, _, f in kept
-    ]
+    return [Crop(p.id, f.time, (f.box.x1, f.box.y1, f.box.x2, f.box.y2), f.quality, s, encode_jpeg(f.crop, quality=92)) for s, p, _, f in kept]
 
 
 def put_blobs(blobs, payloads: Iterable[bytes]) -> tuple[list[str], list[str]]:
@@ -91,9 +88,17 @@ def source_row(session: Session, footage: Footage, meta: SourceMeta) -> Sighting
     if row is None:
         taken = meta.taken_on or (footage.taken_at.date() if footage.taken_at else None)
         row = SightingSource(
-            sha256=footage.sha256, kind=footage.kind, file_name=meta.file_name, format=footage.format,
-            size_bytes=footage.size_bytes, width=footage.width or None, height=footage.height or None,
-            duration=footage.duration, taken_on=taken, place=meta.place, swept_by=meta.swept_by,
+            sha256=footage.sha256,
+            kind=footage.kind,
+            file_name=meta.file_name,
+            format=footage.format,
+            size_bytes=footage.size_bytes,
+            width=footage.width or None,
+            height=footage.height or None,
+            duration=footage.duration,
+            taken_on=taken,
+            place=meta.place,
+            swept_by=meta.swept_by,
         )
         session.add(row)
         session.flush()
@@ -103,19 +108,37 @@ def source_row(session: Session, footage: Footage, meta: SourceMeta) -> Sighting
 def source_dict(footage: Footage, meta: SourceMeta) -> dict:
     taken = meta.taken_on or (footage.taken_at.date() if footage.taken_at else None)
     return {
-        "sha256": footage.sha256, "kind": str(footage.kind), "duration": footage.duration,
-        "taken_on": taken.isoformat() if taken else None, "place": meta.place,
+        "sha256": footage.sha256,
+        "kind": str(footage.kind),
+        "duration": footage.duration,
+        "taken_on": taken.isoformat() if taken else None,
+        "place": meta.place,
     }
 
 
-def add_sighting(session: Session, source: SightingSource, plan: Plan, gate: Gate, crops: list[Crop], crop_hashes: list[str], meta: SourceMeta, source_info: dict) -> Sighting:
+def add_sighting(
+    session: Session, source: SightingSource, plan: Plan, gate: Gate, crops: list[Crop], crop_hashes: list[str], meta: SourceMeta, source_info: dict
+) -> Sighting:
     probe, hit = plan.best
     start, end = plan.span
     sighting = Sighting(
-        kind=CandidateKind.SIGHTING, source_id=source.id, source_sha256=source.sha256, record_id=plan.record_id,
-        side=plan.side, pack=gate.ranking.pack, track=probe.id, span_start=start, span_end=end,
-        score=hit.score, raw_score=hit.raw, fmr=hit.fmr, fpir=hit.fpir, plausible=hit.plausible,
-        status=CandidateStatus.OPEN, evidence=evidence(plan, gate, source_info), swept_by=meta.swept_by,
+        kind=CandidateKind.SIGHTING,
+        source_id=source.id,
+        source_sha256=source.sha256,
+        record_id=plan.record_id,
+        side=plan.side,
+        pack=gate.ranking.pack,
+        track=probe.id,
+        span_start=start,
+        span_end=end,
+        score=hit.score,
+        raw_score=hit.raw,
+        fmr=hit.fmr,
+        fpir=hit.fpir,
+        plausible=hit.plausible,
+        status=CandidateStatus.OPEN,
+        evidence=evidence(plan, gate, source_info),
+        swept_by=meta.swept_by,
     )
     for crop, sha in zip(crops, crop_hashes, strict=True):
         x1, y1, x2, y2 = crop.box
@@ -147,9 +170,9 @@ def release_rejected(session: Session, sighting: Sighting, actor: str, role: str
     source = session.get(SightingSource, sighting.source_id) if sighting.source_id is not None else None
     if source is not None:
         others = session.scalar(
-            select(func.count()).select_from(Sighting).where(
-                Sighting.source_id == source.id, Sighting.id != sighting.id, Sighting.status != CandidateStatus.REJECTED
-            )
+            select(func.count())
+            .select_from(Sighting)
+            .where(Sighting.source_id == source.id, Sighting.id != sighting.id, Sighting.status != CandidateStatus.REJECTED)
         )
         if not others:
             for other in session.scalars(select(Sighting).where(Sighting.source_id == source.id, Sighting.id != sighting.id)):
@@ -163,11 +186,6 @@ def release_rejected(session: Session, sighting: Sighting, actor: str, role: str
             repo.audit(session, actor, role, "sighting_source_erased", "sighting_source", str(source.id), request_id, sighting=sighting.id)
     session.flush()
     return {h for h in hashes if not used_elsewhere(session, h)}
-
-
-def referenced_blobs(session: Session) -> set[str]:
-    """Every blob a sighting row points at (``matcher fsck`` must not collect them)."""
-    return set(session.scalars(select(SightingSource.sha256))) | set(session.scalars(select(SightingFace.crop_sha256)))
 
 
 def forget_record(session: Session, record_id: int) -> set[str]:

@@ -58,8 +58,15 @@ class Hit:
 
     def as_dict(self) -> dict:
         return {
-            "record": self.number, "side": self.side, "score": round(self.score, 4), "raw_score": round(self.raw, 4),
-            "fmr": self.fmr, "fpir": self.fpir, "sighting": self.passes, "plausible": self.plausible, "flags": list(self.flags),
+            "record": self.number,
+            "side": self.side,
+            "score": round(self.score, 4),
+            "raw_score": round(self.raw, 4),
+            "fmr": self.fmr,
+            "fpir": self.fpir,
+            "sighting": self.passes,
+            "plausible": self.plausible,
+            "flags": list(self.flags),
         }
 
 
@@ -89,8 +96,12 @@ class Gate:
     def describe(self, side: str) -> dict:
         c = self.calibration
         return {
-            "source": c.source, "records": c.n_records, "impostor_pairs": c.n_pairs, "normalised": c.normalised,
-            "open_records": self.n_open.get(side, 0), "queue_fpir": self.fpir_max,
+            "source": c.source,
+            "records": c.n_records,
+            "impostor_pairs": c.n_pairs,
+            "normalised": c.normalised,
+            "open_records": self.n_open.get(side, 0),
+            "queue_fpir": self.fpir_max,
         }
 
 
@@ -124,20 +135,34 @@ def source_check(record: Record, taken_on: dt.date | None) -> tuple[bool | None,
         return None, ()
     if record.side == Side.REPORT:
         facts = AgeFacts(
-            report_birth_year=birth_year_of(record), report_last_seen=record.event_on, report_sex=record.sex,
-            report_photo_date=None, child_birth_year=None, child_found=taken_on, child_sex=None, child_photo_date=taken_on,
+            report_birth_year=birth_year_of(record),
+            report_last_seen=record.event_on,
+            report_sex=record.sex,
+            report_photo_date=None,
+            child_birth_year=None,
+            child_found=taken_on,
+            child_sex=None,
+            child_photo_date=taken_on,
         )
     else:
         facts = AgeFacts(
-            report_birth_year=birth_year_of(record), report_last_seen=None, report_sex=record.sex,
-            report_photo_date=taken_on, child_birth_year=None, child_found=None, child_sex=None, child_photo_date=None,
+            report_birth_year=birth_year_of(record),
+            report_last_seen=None,
+            report_sex=record.sex,
+            report_photo_date=taken_on,
+            child_birth_year=None,
+            child_found=None,
+            child_sex=None,
+            child_photo_date=None,
         )
     result = check(facts)
     flags = tuple(f for f in result.flags if f != "dates_missing")
     return result.plausible, flags
 
 
-def search_probes(session: Session, services, probes: tuple[Probe, ...], sides: list[str], top_k: int, gate: Gate, taken_on: dt.date | None = None, pack: str | None = None) -> list[ProbeResult]:
+def search_probes(
+    session: Session, services, probes: tuple[Probe, ...], sides: list[str], top_k: int, gate: Gate, taken_on: dt.date | None = None, pack: str | None = None
+) -> list[ProbeResult]:
     """Each probe's ranked hits on each side, the queue rule applied. Reads only."""
     out = []
     indexes = {side: services.index(side, pack) for side in sides}
@@ -233,9 +258,6 @@ def evidence(plan: Plan, gate: Gate, source: dict) -> dict:
         "plausible": best.plausible,
         "flags": list(best.flags),
         "calibration": gate.describe(plan.side),
-        "tracks": [
-            {**p.summary(), "score": round(h.score, 4), "raw_score": round(h.raw, 4), "fmr": h.fmr, "fpir": h.fpir}
-            for p, h in plan.matches
-        ],
+        "tracks": [{**p.summary(), "score": round(h.score, 4), "raw_score": round(h.raw, 4), "fmr": h.fmr, "fpir": h.fpir} for p, h in plan.matches],
         "source": source,
     }

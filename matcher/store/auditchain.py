@@ -51,6 +51,7 @@ class ChainReport:
     head: str  # the last verified hash (the chain head when ok)
     broken_id: int | None = None  # the first row that does not verify
     reason: str | None = None
+    last_id: int = 0  # the newest verified row (ok reports)
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "rows": self.rows, "head": self.head, "broken_id": self.broken_id, "reason": self.reason}
@@ -61,10 +62,12 @@ class ChainReport:
         return f"chain BROKEN at row #{self.broken_id}: {self.reason}"
 
 
-def verify(rows: Iterable[tuple[int, dict, str | None, str | None]], head: tuple[str, int] | None) -> ChainReport:
+def verify(rows: Iterable[tuple[int, dict, str | None, str | None]], head: tuple[str, int] | None, start: tuple[str, int, int] = (GENESIS, 0, 0)) -> ChainReport:
     """Walk rows in id order: ``(id, fields, prev_hash, hash)``; ``head`` = (hash, rows) of
-    the chain head, None when the table holding it has no row. Stops at the first break."""
-    prev, n, last_id = GENESIS, 0, 0
+    the chain head, None when the table holding it has no row. Stops at the first break.
+    ``start`` = (hash, rows, last id) of a prefix already verified, when ``rows`` are the
+    rows after it."""
+    prev, n, last_id = start
     for row_id, fields, prev_hash, stored in rows:
         if stored is None or prev_hash is None:
             return ChainReport(False, n, prev, row_id, "the row carries no hash (written around the audit function)")
@@ -79,4 +82,4 @@ def verify(rows: Iterable[tuple[int, dict, str | None, str | None]], head: tuple
     head_hash, head_rows = head
     if head_hash != prev or head_rows != n:
         return ChainReport(False, n, prev, last_id + 1, f"the chain head expects {head_rows} rows ending in {head_hash[:16]}…; the newest rows were deleted or edited")
-    return ChainReport(True, n, prev)
+    return ChainReport(True, n, prev, last_id=last_id)

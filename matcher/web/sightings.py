@@ -47,8 +47,15 @@ def sighting_page(request: Request, sighting_id: Id, s: WebSession = Depends(REV
     start, end = case["span"]
     fragment = f"#t={start:.2f},{end:.2f}" if start is not None and end is not None else ""
     response = render(
-        request, "sighting.html", s, c=case, ev=case.get("evidence") or {}, verdicts=VERDICTS, next_id=nxt,
-        video_src=f"/review/sightings/{sighting_id}/video{fragment}", sighting_url=sighting_url,
+        request,
+        "sighting.html",
+        s,
+        c=case,
+        ev=case.get("evidence") or {},
+        verdicts=VERDICTS,
+        next_id=nxt,
+        video_src=f"/review/sightings/{sighting_id}/video{fragment}",
+        sighting_url=sighting_url,
     )
     response.headers["Content-Security-Policy"] = PLAYER_CSP
     return response
