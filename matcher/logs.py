@@ -74,7 +74,8 @@ def configure_logging(fmt: str = "text", level: str = "info", stream=None) -> No
     """One handler on the root logger (stderr); uvicorn's loggers go through it and its
     access log is off. Safe to call again (the handler is replaced, not added twice)."""
     root = logging.getLogger()
-    for h in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+    # ours from an earlier call, and plain console handlers (the CLI's basicConfig): one format only
+    for h in [h for h in root.handlers if h.get_name() == HANDLER_NAME or type(h) is logging.StreamHandler]:
         root.removeHandler(h)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(HANDLER_NAME)

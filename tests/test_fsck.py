@@ -148,3 +148,25 @@ def test_fsck_keeps_blobs_that_sightings_and_queued_jobs_point_at(tmp_path, serv
         session.add(JobRow(id="j1", kind="video", payload={"blob": queued}, state="queued"))
     report = svc.protection.fsck()
     assert report.problems == [] and svc.blobs.exists(swept) and svc.blobs.exists(queued)
+
+
+def test_service_timer_runs_the_sweep_at_start(tmp_path, services, astronaut_bgr, monkeypatch):
+    """`matcher serve` starts a daemon thread that finishes erasures at once (then every
+    MATCHER_RETENTION_SWEEP_HOURS, with fsck and retention)."""
+    svc, record_id, blobs = _indexed(tmp_path, services, astronaut_bgr)
+    monkeypatch.setattr(BlobStore, "delete", lambda self, sha: False)  # the erasure's deletion "crashes"
+    svc.records.erase(SystemPrincipal("test"), record_id)
+    monkeypatch.undo()
+    assert all(svc.blobs.exists(s) for s in blobs)
+    served = _fresh(tmp_path, services, retention_sweep_hours=0.001)
+    thread = served.protection.start_timer()
+    try:
+        deadline = time.monotonic() + 30
+        while any(served.blobs.exists(s) for s in blobs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(served.blobs.exists(s) for s in blobs)
+        assert thread.is_alive() and served.protection.start_timer() is thread  # one timer per process
+    finally:
+        served.protection.stop_timer()
+        thread.join(timeout=30)
+    assert not thread.is_alive()

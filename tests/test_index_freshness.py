@@ -181,6 +181,7 @@ def test_an_index_opened_from_its_file_then_catches_up(tmp_path, database_url):
 
 # ---- real processes ---------------------------------------------------------------------------
 
+
 def _env(data_dir: Path) -> dict:
     return {
         **os.environ,
@@ -212,7 +213,9 @@ class _Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
         self._fh = log.open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "matcher", "serve", "--port", str(self.port), *extra], env=env, stdout=self._fh, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "matcher", "serve", "--port", str(self.port), *extra], env=env, stdout=self._fh, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"server exited: {log.read_text()[-3000:]}"
@@ -242,8 +245,11 @@ def _search(server: _Server, token: str, photo: Path) -> list[str]:
     import httpx
 
     response = httpx.post(
-        f"{server.base}/v1/search", params={"side": "children", "top": 10}, headers={"Authorization": f"Bearer {token}"},
-        files={"file": (photo.name, photo.read_bytes(), "application/octet-stream")}, timeout=300,
+        f"{server.base}/v1/search",
+        params={"side": "children", "top": 10},
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": (photo.name, photo.read_bytes(), "application/octet-stream")},
+        timeout=300,
     )
     assert response.status_code == 200, response.text
     body = response.json()

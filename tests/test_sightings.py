@@ -172,6 +172,8 @@ def test_hamilton_clip_makes_one_sighting_for_his_report_over_his_time_on_screen
     assert svc.blobs.get(source.sha256) == data  # the original is kept (sealed) while the sighting is open
     assert 1 <= len(faces) <= 5 and all(start <= f.frame_time <= end and svc.blobs.exists(f.crop_sha256) for f in faces)
     assert all(f.score > svc.pack_info().same_person_threshold for f in faces)
+    svc.protection.fsck(grace_s=0)  # a sighting's files are not orphans to the clean-up
+    assert svc.blobs.exists(source.sha256) and all(svc.blobs.exists(f.crop_sha256) for f in faces)
 
 
 @pytest.mark.slow
@@ -322,7 +324,7 @@ def test_confirming_a_sighting_needs_two_reviewers_and_keeps_the_report_open(wor
 
 @pytest.mark.slow
 def test_sighting_page_plays_the_stored_footage_from_the_span_for_reviewers_only(world, hamilton):
-    from tests.test_web import csrf_of, sign_in  # noqa: F401  (the web tests' sign-in helper)
+    from tests.test_web import sign_in  # the web tests' sign-in helper
 
     outcome, data = hamilton
     sighting_id = outcome.sightings[0]["id"]
@@ -368,8 +370,49 @@ def test_erasing_a_report_removes_its_sightings_and_their_files(world):
         hashes = [s.source_sha256, *(f.crop_sha256 for f in s.faces)]
         boss = authenticate(db, world.accounts.tokens["boss"])
     assert all(svc.blobs.exists(h) for h in hashes)
+    from tests.test_web import csrf_of, sign_in
+
+    sighting_id = outcome.sightings[0]["id"]
+    with _client(world) as client:  # the page's decision form (CSRF-checked), then erasure
+        assert sign_in(client, world.accounts.tokens["rev-b"]).status_code == 303
+        page = client.get(f"/review/sightings/{sighting_id}")
+        forged = client.post(f"/review/sightings/{sighting_id}/decision", data={"verdict": "unsure", "csrf": "forged"}, follow_redirects=False)
+        assert forged.status_code == 403
+        sent = client.post(
+            f"/review/sightings/{sighting_id}/decision", data={"verdict": "unsure", "note": "too far", "csrf": csrf_of(page.text)}, follow_redirects=False
+        )
+        assert sent.status_code == 303 and client.get(sent.headers["location"]).status_code == 200
+    with svc.sessions() as db:
+        assert db.get(Sighting, sighting_id).status == "unsure"
     svc.records.erase(boss, record_id)
     with svc.sessions() as db:
         assert db.get(Sighting, outcome.sightings[0]["id"]) is None
         assert db.scalar(select(func.count()).select_from(SightingSource).where(SightingSource.sha256 == hashes[0])) == 0
     assert not any(svc.blobs.exists(h) for h in hashes)
+
+
+@pytest.mark.slow
+def test_a_source_shared_by_two_sightings_is_erased_only_when_both_are_rejected(world):
+    import cv2
+    import numpy as np
+
+    svc = world.svc
+    people = ("fr_paul_allen", "fr_kit_harington")
+    images = [cv2.imread(str(world.photos[p][1])) for p in people]
+    height = min(i.shape[0] for i in images)
+    row = np.hstack([cv2.resize(i, (int(i.shape[1] * height / i.shape[0]), height)) for i in images])
+    group = cv2.imencode(".jpg", row, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()  # two reported people in one field photo
+    outcome = svc.sightings.sweep(group, "group.jpg", [Side.REPORT], "user:rev-a", "reviewer")
+    numbers = {world.reports[p][1]: p for p in people}
+    assert sorted(s["record"] for s in outcome.sightings) == sorted(numbers)
+    first, second = outcome.sightings
+    with svc.sessions() as db:
+        crops = {s["id"]: [f.crop_sha256 for f in db.get(Sighting, s["id"]).faces] for s in outcome.sightings}
+    one = svc.sightings.decide(first["id"], "rejected", "user:rev-a", "someone else")
+    assert one["erased_blobs"] == len(crops[first["id"]]) and svc.blobs.exists(outcome.sha256)  # the other still needs the photo
+    assert all(svc.blobs.exists(c) for c in crops[second["id"]])
+    two = svc.sightings.decide(second["id"], "rejected", "user:rev-a", "someone else")
+    assert two["erased_blobs"] == 1 + len(crops[second["id"]]) and not svc.blobs.exists(outcome.sha256)
+    with svc.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(SightingSource).where(SightingSource.sha256 == outcome.sha256)) == 0
+        assert all(db.get(Sighting, s["id"]).source_id is None for s in outcome.sightings)

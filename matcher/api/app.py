@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from matcher import __version__
@@ -116,6 +117,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side; nothing was changed."}}, status_code=500)
 
     app.add_exception_handler(DBAPIError, storage_error)
+    app.add_exception_handler(SATimeoutError, storage_error)  # the connection pool stayed empty
     app.add_exception_handler(OSError, storage_error)
 
     @app.exception_handler(RequestValidationError)

@@ -75,7 +75,10 @@ def restore(
 ) -> None:
     """Restore a backup into an empty DATA_DIR (and database), then re-apply later erasures."""
     result = get_services(ctx).protection.restore(source, actor())
-    _emit(result, as_json, f"restored {result['blobs']} blob(s); erasures re-applied: {result['erasures_reapplied']}; audit chain: {result['audit']}")
+    text = f"restored {result['blobs']} blob(s); erasures re-applied: {result['erasures_reapplied']}; audit {result['audit']}"
+    if result["missing_blobs"]:
+        text += f"\nWARNING: {result['missing_blobs']} blob(s) were erased while the backup ran and the erasure log does not say which record: run `matcher fsck`"
+    _emit(result, as_json, text)
 
 
 def retention(

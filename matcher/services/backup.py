@@ -214,7 +214,7 @@ def _restore_database(services, source: Path, manifest: dict, postgres: bool) ->
 
 
 def restore_backup(services, source: Path, actor: str) -> dict:
-    from matcher.services.fsck import FsckReport, _check_indexes
+    from matcher.services.fsck import FsckReport, check_indexes, references
     from matcher.services.protection import SystemPrincipal
 
     source = Path(source)
@@ -230,15 +230,18 @@ def restore_backup(services, source: Path, actor: str) -> dict:
     with services.sessions.begin() as session:  # services.engine migrates an older backup to the current schema
         repo.audit(session, actor, Role.STAFF, "restore", "backup", None, backup_created_at=manifest["created_at"], audit_rows=manifest["audit"]["rows"])
     reapplied = reapply_erasures(services, SystemPrincipal("restore"))
+    # blobs erased while the backup was copied: their records must have been erased again now
+    still_needed = set(manifest.get("vanished", ())) & references(services).all
     sweep = services.protection.startup_sweep()
     indexes = FsckReport()
-    _check_indexes(services, indexes, act=True)
+    check_indexes(services, indexes, act=True)
     retention = services.protection.retention()
     chain = services.protection.verify_audit()
     return {
         "blobs": len(manifest["blobs"]), "database": manifest["database"]["kind"], "backup_created_at": manifest["created_at"],
         "erasures_reapplied": len(reapplied), "sweep": sweep, "indexes_rebuilt": sum(p["count"] for p in indexes.problems),
         "retention": retention, "audit": chain.line(), "audit_ok": chain.ok,
+        "missing_blobs": len(still_needed),  # > 0: erased after the snapshot but absent from the erasure log
     }
 
 

@@ -50,6 +50,7 @@ class ModelCapacity:
         self._ticket = 0
         self._refused = 0
         self.on_wait: Callable[[float], None] | None = None  # metrics hook: seconds waited for a slot
+        self._held = threading.local()  # whether this thread still holds the slot it entered with
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -73,9 +74,17 @@ class ModelCapacity:
             self._running += 1
         if self.on_wait is not None:
             self.on_wait(time.monotonic() - started)
+        self._held.value = True
         try:
             yield
         finally:
+            self.release_early()
+
+    def release_early(self) -> None:
+        """Give this thread's slot back before its block ends (the model work is done: what
+        follows, e.g. waiting for a matching run, should not keep another photo waiting)."""
+        if getattr(self._held, "value", False):
+            self._held.value = False
             with self._lock:
                 self._running -= 1
             self._free.release()

@@ -33,9 +33,10 @@ from matcher.services.capacity import ModelCapacity
 from matcher.services.export import CaseExport
 from matcher.services.health import HealthService
 from matcher.services.jobs import JobService
+from matcher.services.match_batcher import MatchBatcher
 from matcher.services.operations import Operations
-from matcher.services.rate_limits import RateLimits
 from matcher.services.protection import DataProtection
+from matcher.services.rate_limits import RateLimits
 from matcher.services.records import RecordService
 from matcher.services.review import ReviewService
 from matcher.services.search import SearchService
@@ -142,6 +143,10 @@ class Services:
     @cached_property
     def capacity(self) -> ModelCapacity:
         return ModelCapacity(self.settings.model_slots, self.settings.model_waiting)
+
+    @cached_property
+    def match_batcher(self) -> MatchBatcher:
+        return MatchBatcher(lambda ids: self.review.match(ids))
 
     @cached_property
     def rate_limits(self) -> RateLimits:

@@ -163,7 +163,7 @@ def fsck(services, dry_run: bool = False, deep: bool = False, grace_s: float = G
     report.add("missing_blob", len(missing), False, f"rows point at blobs that are gone (media ids {media_ids[:20]}{'…' if len(media_ids) > 20 else ''}; face crops otherwise): restore them from a backup", repairable=False)
 
     _check_sealing(services, stored & refs.all, report, act, deep)
-    _check_indexes(services, report, act)
+    check_indexes(services, report, act)
     chain = services.protection.verify_audit()
     if not chain.ok:
         report.add("audit_chain", 1, False, chain.line(), repairable=False)
@@ -201,7 +201,7 @@ def _check_sealing(services, hashes: set[str], report: FsckReport, act: bool, de
     report.add("damaged_blob", len(damaged), False, "blobs that fail authentication (altered or truncated): restore them from a backup", repairable=False)
 
 
-def _check_indexes(services, report: FsckReport, act: bool) -> None:
+def check_indexes(services, report: FsckReport, act: bool) -> None:
     with services.sessions() as session:
         pairs = session.execute(
             select(Record.side, Embedding.pack, Embedding.dim).join(Face, Face.id == Embedding.face_id)

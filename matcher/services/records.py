@@ -44,7 +44,6 @@ from matcher.store import index_state, repo
 from matcher.store.db import is_busy
 from matcher.store.models import (
     Candidate,
-    Embedding,
     Erasure,
     Face,
     Media,
@@ -52,7 +51,7 @@ from matcher.store.models import (
     utcnow,
 )
 from matcher.types import FamilyStatus, RecordStatus, Role, Side
-from matcher.vectors import from_bytes, stack_bytes
+from matcher.vectors import stack_bytes
 
 
 log = logging.getLogger(__name__)
@@ -265,12 +264,11 @@ class RecordService:
             index_state.bump(session, side, pack, removed=dropped, added=[face.id])
             # one statement, not one flag per loaded row: two picks at the same moment leave exactly one chosen face
             session.execute(update(Face).where(Face.media_id == face.media_id).values(selected=case((Face.id == face.id, True), else_=False)).execution_options(synchronize_session=False))
-            vector = session.scalar(select(Embedding.vector).where(Embedding.face_id == face.id, Embedding.pack == pack))
             repo.audit(session, principal.actor, principal.role, "face_pick", "face", str(face.id), record=record.id)
-        if dropped:
-            self.services.indexes.remove(side, pack, info.embedding_dim, np.array(dropped, np.int64), save=False)
-        chosen = from_bytes(vector, info.embedding_dim)[None]
-        self.services.indexes.add(side, pack, info.embedding_dim, np.array([face.id], np.int64), chosen)
+        # not remove/add by hand: a concurrent pick's changes must apply in commit order, which
+        # catching up with the database's change log does (index.manager); then saved
+        self.services.index(side, pack)
+        self.services.indexes.save(side, pack)
         deferrable_match(self.services, record_id)
         return {"face_id": face.id, "selected": True}
 
@@ -349,8 +347,9 @@ def deferrable_match(services, record_id: int) -> None:
     """Match a record whose photo is committed. When a concurrent matcher collided with this
     one (unique constraint) or the database stayed busy, the upload still succeeded: the
     record stays marked ``needs_match`` and the next matching run finishes it."""
+    services.capacity.release_early()  # the model work is done; matching does not hold a model slot
     try:
-        services.review.match([record_id])
+        services.match_batcher.match([record_id])  # shared with the uploads that arrive meanwhile
     except Exception as exc:
         if not (isinstance(exc, IntegrityError) or is_busy(exc)):
             raise

@@ -190,7 +190,8 @@ def release_rejected(session: Session, sighting: Sighting, actor: str, role: str
 
 def forget_record(session: Session, record_id: int) -> set[str]:
     """Before a record is erased: delete its sightings, their crops' rows and the sources no
-    other record's sighting uses. Returns the blob hashes to delete after the commit."""
+    other record's open (not rejected) sighting uses. Returns the blob hashes to delete after
+    the commit."""
     mine = session.scalars(select(Sighting).where(Sighting.record_id == record_id)).all()
     hashes = {f.crop_sha256 for s in mine for f in s.faces}
     sources = {s.source_id for s in mine if s.source_id is not None}
@@ -198,9 +199,13 @@ def forget_record(session: Session, record_id: int) -> set[str]:
         session.delete(s)
     session.flush()
     for source_id in sources:
-        if not session.scalar(select(func.count()).select_from(Sighting).where(Sighting.source_id == source_id)):
+        live = select(func.count()).select_from(Sighting).where(Sighting.source_id == source_id, Sighting.status != CandidateStatus.REJECTED)
+        if not session.scalar(live):  # only rejected sightings (their crops already gone) still point at it
+            for other in session.scalars(select(Sighting).where(Sighting.source_id == source_id)):
+                other.source_id = None
             source = session.get(SightingSource, source_id)
             hashes.add(source.sha256)
+            session.flush()
             session.delete(source)
     session.flush()
     return {h for h in hashes if not used_elsewhere(session, h)}

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.errors import DatabaseBusy
@@ -36,7 +37,9 @@ def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
+        # enough connections for every request thread (anyio's 40) plus the job worker and timers:
+        # a request must wait for SQLite's lock, not for a pooled connection
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}, pool_size=20, max_overflow=40, pool_timeout=busy_timeout_s)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -49,7 +52,7 @@ def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30, pool_timeout=busy_timeout_s)
 
 
 def _chain(exc: BaseException | None):
@@ -64,6 +67,8 @@ def is_busy(exc: BaseException) -> bool:
     """A locked SQLite database (after its busy wait) or a PostgreSQL deadlock/serialisation
     failure: the transaction did nothing and may simply be run again."""
     for e in _chain(exc):
+        if isinstance(e, SATimeoutError):  # no pooled connection came free in time
+            return True
         if isinstance(e, DBAPIError):
             e = e.orig or e
         state = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)

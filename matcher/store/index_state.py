@@ -52,9 +52,7 @@ class IndexState:
 
 def read(session: Session, side: str, pack: str) -> IndexState:
     """The row of (side, pack); all zeros when no change was ever recorded. One small query."""
-    row = session.execute(
-        select(_TABLE.c.generation, _TABLE.c.max_face_id, _TABLE.c.removals).where(_TABLE.c.side == side, _TABLE.c.pack == pack)
-    ).first()
+    row = session.execute(select(_TABLE.c.generation, _TABLE.c.max_face_id, _TABLE.c.removals).where(_TABLE.c.side == side, _TABLE.c.pack == pack)).first()
     return IndexState(*row) if row is not None else IndexState()
 
 
