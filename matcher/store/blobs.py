@@ -136,8 +136,11 @@ class BlobStore:
         """Seal clear-text blobs left from before encryption, once: a marker file records
         that the whole store was sealed (a clear blob written with encryption off removes
         it). Returns how many blobs were sealed now."""
+        if not self.encrypt:
+            return 0
+        self.keys.ring()  # the first start creates the key file
         marker = self.root / SEALED_MARKER
-        if not self.encrypt or marker.exists():
+        if marker.exists():
             return 0
         done, _ = self.seal_all()
         atomic_write(marker, b"every blob in this store is sealed\n")

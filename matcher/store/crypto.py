@@ -126,7 +126,7 @@ class KeyRing:
         target = path or self.path
         if target is None:
             raise ValueError("no key file path")
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, self.to_json())
         os.chmod(target, 0o600)
         self.path = target
@@ -149,7 +149,7 @@ def load_or_create_keyring(path: Path) -> KeyRing:
     ring = KeyRing.generate()
     # written to a temp file, then hard-linked into place: the link fails when another
     # process created the file first (it then wins), and a reader never sees half a file
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
     try:
         with os.fdopen(fd, "wb") as fh:
