@@ -69,16 +69,26 @@ def refresh_cohorts(session: Session, services, pack: str, dim: int, k: int, pri
     """Recompute every record's cohorts from one index search per (records, against) pair."""
     written = 0
     for records_side, against in COHORT_PLAN:
-        face_ids, vectors = repo.side_embeddings(session, records_side, pack, dim)
+        # faces, owners and vectors from ONE query: other processes may commit faces meanwhile
+        rows = session.execute(
+            select(Face.id, Media.record_id, Embedding.vector)
+            .join(Media, Media.id == Face.media_id)
+            .join(Record, Record.id == Media.record_id)
+            .join(Embedding, Embedding.face_id == Face.id)
+            .where(Record.side == records_side, Embedding.pack == pack, Face.selected.is_(True))
+            .order_by(Face.id)
+        ).all()
         index = services.index(against, pack)
-        if not len(face_ids) or len(index) == 0:
+        if not rows or len(index) == 0:
             continue
-        _, owner = side_owners(session, records_side, pack)
+        owner = np.array([r[1] for r in rows], np.int64)
+        vectors = stack_bytes((r[2] for r in rows), dim)
         g_faces, g_owner = side_owners(session, against, pack)
         kf = min(len(index), 3 * k + 8)
         labels, scores = _search_arrays(index, vectors, kf)
-        hit_owner = g_owner[np.clip(np.searchsorted(g_faces, labels), 0, len(g_faces) - 1)]
-        hit_owner = np.where(labels >= 0, hit_owner, -1)
+        pos = np.clip(np.searchsorted(g_faces, labels), 0, max(len(g_faces) - 1, 0))
+        known = (labels >= 0) & (len(g_faces) > 0) & (g_faces[pos] == labels if len(g_faces) else False)
+        hit_owner = np.where(known, g_owner[pos] if len(g_faces) else -1, -1)  # a face the index has but this read does not: skipped
         top = top_records(owner, hit_owner, scores, k)
         table = coh.CohortTable(session, pack, against, k, prior)
         table.ensure(top)
