@@ -45,8 +45,14 @@ _PIL_FORMATS: dict[str, str] = {
     "avif": "AVIF",  # Pillow's native plugin (pillow-heif 1.x dropped AVIF)
 }
 _FORMAT_LABEL: dict[str, str] = {
-    "jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WebP",
-    "bmp": "BMP", "tiff": "TIFF", "heic": "HEIC", "avif": "AVIF",
+    "jpeg": "JPEG",
+    "png": "PNG",
+    "gif": "GIF",
+    "webp": "WebP",
+    "bmp": "BMP",
+    "tiff": "TIFF",
+    "heic": "HEIC",
+    "avif": "AVIF",
 }
 
 # ISO-BMFF brands (the ``ftyp`` box) that mean a still image rather than a video.
@@ -178,22 +184,15 @@ def _ensure_plugin(fmt: str) -> None:
     elif _PIL_FORMATS[fmt] not in Image.OPEN:
         Image.init()
     if _PIL_FORMATS[fmt] not in Image.OPEN:
-        raise UnsupportedMediaError(
-            f"{_FORMAT_LABEL[fmt]} photos cannot be read on this server. {SEND_INSTEAD}"
-        )
+        raise UnsupportedMediaError(f"{_FORMAT_LABEL[fmt]} photos cannot be read on this server. {SEND_INSTEAD}")
 
 
 def _too_large(width: int, height: int, limits: ImageLimits) -> ImageTooLargeError:
-    return ImageTooLargeError(
-        f"This image is {width}×{height} pixels; the limit is {limits.max_pixels / 1e6:g} megapixels."
-    )
+    return ImageTooLargeError(f"This image is {width}×{height} pixels; the limit is {limits.max_pixels / 1e6:g} megapixels.")
 
 
 def _corrupt(fmt: str) -> CorruptImageError:
-    return CorruptImageError(
-        f"This {_FORMAT_LABEL[fmt]} file is damaged or incomplete and cannot be read. "
-        "Try sending the original photo again."
-    )
+    return CorruptImageError(f"This {_FORMAT_LABEL[fmt]} file is damaged or incomplete and cannot be read. Try sending the original photo again.")
 
 
 def _check_input(data: bytes, limits: ImageLimits) -> str:
@@ -202,14 +201,10 @@ def _check_input(data: bytes, limits: ImageLimits) -> str:
         raise EmptyFileError("The file is empty.")
     if len(data) > limits.max_bytes:
         mib = 1024 * 1024
-        raise FileTooLargeError(
-            f"This file is {len(data) / mib:.1f} MB; the limit is {limits.max_bytes / mib:g} MB."
-        )
+        raise FileTooLargeError(f"This file is {len(data) / mib:.1f} MB; the limit is {limits.max_bytes / mib:g} MB.")
     fmt = sniff_format(data)
     if fmt is None:
-        raise UnsupportedMediaError(
-            f"This file is not a photo we can read (it looks like {_describe(data)}). {SEND_INSTEAD}"
-        )
+        raise UnsupportedMediaError(f"This file is not a photo we can read (it looks like {_describe(data)}). {SEND_INSTEAD}")
     return fmt
 
 
@@ -222,9 +217,7 @@ def _open_lazily(data: bytes, fmt: str, limits: ImageLimits) -> Image.Image:
         # Pillow's global backstop fired inside open() (e.g. 30000x30000): size is in its message.
         found = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "far too many pixels"
-        raise ImageTooLargeError(
-            f"This image has {size}; the limit is {limits.max_pixels / 1e6:g} megapixels."
-        ) from exc
+        raise ImageTooLargeError(f"This image has {size}; the limit is {limits.max_pixels / 1e6:g} megapixels.") from exc
     except MemoryError:
         raise
     except Exception as exc:  # the magic bytes matched, so the header is broken
@@ -243,7 +236,7 @@ def _read_exif(im: Image.Image) -> tuple[int, datetime | None]:
         exif = im.getexif()
         orientation = exif.get(_EXIF_ORIENTATION, 1)
         raw = exif.get_ifd(ExifTags.IFD.Exif).get(_EXIF_DATETIME_ORIGINAL)
-    except Exception:  # noqa: BLE001 - metadata is optional; pixels are what matter
+    except Exception:
         return 1, None
     if not isinstance(orientation, int) or not 1 <= orientation <= 8:
         orientation = 1  # exif_transpose ignores invalid values too
@@ -293,9 +286,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode == "CMYK":
         return _cmyk_to_rgb(im)
     if im.mode == "LAB":  # Pillow's plain convert() treats L*a*b* as if it were RGB
-        lab_to_srgb = ImageCms.buildTransform(
-            ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
-        )
+        lab_to_srgb = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
         converted = ImageCms.applyTransform(im, lab_to_srgb)
         if converted is None:  # only when in place, which we never ask for
             raise ValueError("LAB conversion failed")
@@ -331,9 +322,7 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedIma
         except MemoryError:
             raise
         except Exception as exc:  # a mode Pillow cannot convert to RGB
-            raise UnsupportedMediaError(
-                f"This {_FORMAT_LABEL[fmt]} uses a colour format we cannot read ({im.mode}). {SEND_INSTEAD}"
-            ) from exc
+            raise UnsupportedMediaError(f"This {_FORMAT_LABEL[fmt]} uses a colour format we cannot read ({im.mode}). {SEND_INSTEAD}") from exc
     bgr = np.asarray(cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR), dtype=np.uint8)
     height, width = bgr.shape[:2]
     return DecodedImage(bgr, fmt, width, height, orientation, taken_at)

@@ -98,8 +98,12 @@ class Settings(BaseSettings):
     # data protection (README "Data protection"; matcher.services.protection)
     encrypt_blobs: bool = Field(True, description="seal blobs with AES-GCM under the data key (clear-text blobs are converted at start)")
     data_key_file: Path | None = Field(None, description="data key file; default beside DATA_DIR, named after it (DATA_DIR.key)")
-    erasure_log: Path | None = Field(None, description="append-only copy of the erasure tombstones, re-applied on restore; default DATA_DIR.erasures.jsonl beside DATA_DIR")
-    retention_originals_days: int = Field(0, ge=0, description="purge a media original this many days after its faces were extracted (crops and embeddings stay); 0 = keep")
+    erasure_log: Path | None = Field(
+        None, description="append-only copy of the erasure tombstones, re-applied on restore; default DATA_DIR.erasures.jsonl beside DATA_DIR"
+    )
+    retention_originals_days: int = Field(
+        0, ge=0, description="purge a media original this many days after its faces were extracted (crops and embeddings stay); 0 = keep"
+    )
     retention_closed_days: int = Field(0, ge=0, description="erase closed and withdrawn cases this many days after they closed; 0 = keep")
     retention_rejected_days: int = Field(0, ge=0, description="trim a rejected candidate's evidence to its scores this many days after the rejection; 0 = keep")
     retention_sweep_hours: float = Field(24.0, gt=0, description="how often `matcher serve` applies retention and finishes pending erasures")
@@ -116,7 +120,9 @@ class Settings(BaseSettings):
     # operating it (README "Operating it"): back-pressure, logs, a busy database
     model_workers: int = Field(0, ge=0, le=256, description="uploads, searches and detections analysed at once (bounded pool); 0 = number of cores")
     model_queue: int | None = Field(None, ge=0, le=10_000, description="more that may wait for the pool before a 503 + Retry-After; default 2 per worker")
-    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line (request id, route template; never names, notes, tokens or file names)")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object per line (request id, route template; never names, notes, tokens or file names)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     sqlite_busy_timeout_s: float = Field(30.0, gt=0, le=600, description="how long a SQLite write waits for the lock before a 503")
 

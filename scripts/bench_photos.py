@@ -96,14 +96,14 @@ def real_case(archive: Path, reports: Path, workers: int, profile: bool = False)
         services = Services(_settings(Path(tmp)))
         services.pipeline()  # model conversion (first run only) is not part of the timing
         setup = import_archive(services, reports, "report", "bench", match=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         result = import_archive(services, archive, "child", "bench", workers=workers, match=False)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         ids = services.records_with_media_since("child", started)
         with _profiled(profile, f"new matcher, {len(ids)} children from real photos"):
             touched = services.match_records(ids)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         s = result.summary
         total = t2 - t0
         row = {
@@ -121,6 +121,11 @@ def real_case(archive: Path, reports: Path, workers: int, profile: bool = False)
             "photos_per_s_without_match": round(s.photos / (t1 - t0), 2),
             "match_records_per_s": round(len(ids) / (t2 - t1), 2) if t2 > t1 else None,
             "match_share": round((t2 - t1) / total, 4),
+            # this process's CPU time (less sensitive to other load; embedding workers' CPU is
+            # not counted when workers > 1)
+            "index_cpu_s": round(c1 - c0, 2),
+            "match_cpu_s": round(c2 - c1, 2),
+            "match_share_cpu": round((c2 - c1) / (c2 - c0), 4) if workers == 1 else None,
             "profiled": profile,
             "candidates_touched": touched,
             **{k: v for k, v in _candidate_stats(services, {}).items() if k in ("candidates", "by_kind_status", "records_left_pending")},

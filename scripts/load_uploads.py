@@ -220,6 +220,22 @@ def percentiles(values: list[float]) -> dict:
     }
 
 
+def server_means(text: str) -> dict:
+    """Mean seconds per call from the server's own /metrics: model stages, waiting for a model slot."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    sums: dict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for smp in family.samples:
+            key = {"matcher_model_stage_seconds": f"model_{smp.labels.get('stage')}", "matcher_model_pool_wait_seconds": "pool_wait"}.get(family.name)
+            if key and smp.name.endswith(("_sum", "_count")):
+                sums[key + smp.name[smp.name.rfind("_") :]] += smp.value
+    keys = {k.rsplit("_", 1)[0] for k in sums}
+    return {f"{k}_mean_s": round(sums[k + "_sum"] / sums[k + "_count"], 4) for k in sorted(keys) if sums.get(k + "_count")} | {
+        f"{k}_calls": int(sums[k + "_count"]) for k in sorted(keys)
+    }
+
+
 async def setup_accounts(server: Server, clients: int, reviewers: int) -> dict:
     server.cli("users", "add", "load-admin", "--role", "admin")
     admin = server.cli("tokens", "create", "load-admin").strip().splitlines()[-1]
@@ -298,6 +314,7 @@ async def run_once(args, clients: int) -> dict:
             elapsed = time.monotonic() - started
             health = (await client.get("/health")).status_code
             ready = await client.get("/health/ready", timeout=120)
+            scraped = await client.get("/metrics", headers={"Authorization": f"Bearer {accounts['admin']}"})
         server.stop()
         checks = verify(tmp / "var", rec.acked)
         all_codes = Counter()
@@ -327,6 +344,7 @@ async def run_once(args, clients: int) -> dict:
             "health": health,
             "ready": ready.status_code,
             "ready_detail": ready.json().get("checks"),
+            "server_metrics": server_means(scraped.text) if scraped.status_code == 200 else None,
             "server": {"workers": args.workers, "env": extra, "cores": os.cpu_count()},
         }
     finally:

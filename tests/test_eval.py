@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from matcher.evaluation import metrics, runner as evaluation
-from matcher.evaluation.levers import Levers, variants
 from matcher.cli.app import app
+from matcher.evaluation import metrics
+from matcher.evaluation import runner as evaluation
+from matcher.evaluation.levers import Levers, variants
 
 
 def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
@@ -65,14 +66,15 @@ def _embedding(services, path: Path) -> np.ndarray | None:
 
 @pytest.mark.slow
 def test_eval_report_matches_independent_numpy(split, tmp_path, services, model_cache, monkeypatch):
-    gallery_csv, probes_csv, probe_only = split
+    gallery_csv, probes_csv, _probe_only = split
     monkeypatch.setenv("MATCHER_DATA_DIR", str(model_cache))
     monkeypatch.setenv("MATCHER_ORT_THREADS", "2")
     for lever in ("SCORE_NORM", "MIRROR_TTA", "AGE_RANKING"):  # the raw model: no lever
         monkeypatch.setenv(f"MATCHER_{lever}", "none" if lever == "SCORE_NORM" else "false")
     out = tmp_path / "report"
     result = CliRunner().invoke(
-        app, ["eval", "--gallery", str(gallery_csv), "--probes", str(probes_csv), "--fusion", "best", "--out", str(out)],
+        app,
+        ["eval", "--gallery", str(gallery_csv), "--probes", str(probes_csv), "--fusion", "best", "--out", str(out)],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -109,11 +111,9 @@ def test_eval_report_matches_independent_numpy(split, tmp_path, services, model_
     assert set(report["cmc"]) == {"rank1", "rank5", "rank10", "rank20", "rank50"}
 
     genuine = np.array([scores[r, t] for r, t in enumerate(truth) if t >= 0])
-    impostor = np.concatenate(
-        [[scores[r, c] for c in range(len(identities)) if c != t and np.isfinite(scores[r, c])] for r, t in enumerate(truth)]
-    )
+    impostor = np.concatenate([[scores[r, c] for c in range(len(identities)) if c != t and np.isfinite(scores[r, c])] for r, t in enumerate(truth)])
     for far in ("0.01", "0.001", "0.0001"):
-        allowed = int(math.floor(float(far) * impostor.size + 1e-9))
+        allowed = math.floor(float(far) * impostor.size + 1e-9)
         thr = np.sort(impostor)[::-1][allowed]
         tar = float(np.mean(genuine > thr))
         assert abs(report["tar_at_far"][far]["tar"] - tar) < 1e-9, far
@@ -123,7 +123,7 @@ def test_eval_report_matches_independent_numpy(split, tmp_path, services, model_
 
     # ---- open set: the probe-only identity is the non-mated search ----
     assert report["counts"]["nonmated_probes"] == 1
-    nonmated_best = scores[[r for r, t in enumerate(truth) if t < 0][0]].max()
+    nonmated_best = scores[next(r for r, t in enumerate(truth) if t < 0)].max()
     mated_scores = genuine
     dir_expected = float(np.mean((ranks <= 1) & (mated_scores > nonmated_best)))
     assert report["dir_at_fpir"]["0.01"]["dir"] == dir_expected

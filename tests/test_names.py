@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from matcher.review.names import LEVELS, NameAgreement, compare_names, name_rank
 
-KNOWN = "KNOWN LIMIT"   # rows whose expectation is right but the algorithm gets wrong (xfail, strict)
+KNOWN = "KNOWN LIMIT"  # rows whose expectation is right but the algorithm gets wrong (xfail, strict)
 
 # (report name, child name, expected level, note)
 TABLE: list[tuple[str | None, str | None, str, str]] = [
@@ -135,10 +135,10 @@ def test_name_agreement_table(report, child, expected):
 def test_table_covers_scripts_and_near_misses():
     assert len(TABLE) >= 40
     text = " ".join(f"{r or ''} {c or ''}" for r, c, _, _ in TABLE)
-    assert any("\u0600" <= ch <= "\u06ff" for ch in text)       # Arabic
-    assert any("\u0400" <= ch <= "\u04ff" for ch in text)       # Cyrillic
-    assert any(ch in "іїєґ" for ch in text)                      # Ukrainian
-    assert any(ch in "ïşö" for ch in text)                       # Latin with diacritics
+    assert any("\u0600" <= ch <= "\u06ff" for ch in text)  # Arabic
+    assert any("\u0400" <= ch <= "\u04ff" for ch in text)  # Cyrillic
+    assert any(ch in "іїєґ" for ch in text)  # Ukrainian
+    assert any(ch in "ïşö" for ch in text)  # Latin with diacritics
     assert sum(e == "different" for _, _, e, _ in TABLE) >= 15
 
 
@@ -158,9 +158,21 @@ def test_precision_and_recall_of_agreement_over_table():
             tn += got not in agrees
     precision = tp / (tp + fp)
     recall = tp / (tp + fn)
-    print(json.dumps({"rows": len(TABLE), "scored_rows": len(rows), "tp": tp, "fp": fp,
-                      "fn": fn, "tn": tn, "precision": round(precision, 3),
-                      "recall": round(recall, 3), "exact_level": round(exact / len(rows), 3)}))
+    print(
+        json.dumps(
+            {
+                "rows": len(TABLE),
+                "scored_rows": len(rows),
+                "tp": tp,
+                "fp": fp,
+                "fn": fn,
+                "tn": tn,
+                "precision": round(precision, 3),
+                "recall": round(recall, 3),
+                "exact_level": round(exact / len(rows), 3),
+            }
+        )
+    )
     # Measured on this table: the known-limit rows above are the only errors.
     assert precision >= 0.95
     assert recall >= 0.95

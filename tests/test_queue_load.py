@@ -36,7 +36,18 @@ def test_thousand_distinct_children_yield_few_false_duplicates_and_bounded_lists
     dups = [c for c in cands if c.kind == "duplicate" and c.status == "open"]
     per_report = Counter(c.report_id for c in cands if c.kind == "match" and c.status == "open")
     strong = sum(1 for c in cands if c.kind == "match" and c.evidence.get("strong"))
-    print(json.dumps({"children": 1200, "reports": 200, "false_duplicates": len(dups), "match_candidates": sum(per_report.values()), "largest_list": max(per_report.values()), "strong_false_matches": strong}))
+    print(
+        json.dumps(
+            {
+                "children": 1200,
+                "reports": 200,
+                "false_duplicates": len(dups),
+                "match_candidates": sum(per_report.values()),
+                "largest_list": max(per_report.values()),
+                "strong_false_matches": strong,
+            }
+        )
+    )
     assert pending == 0
     assert len(dups) <= 10
     assert len(per_report) == 200 and max(per_report.values()) <= services.settings.shortlist

@@ -18,12 +18,12 @@ D = dt.date
 
 
 def report(**kw):
-    base = dict(side="report", birth_year=2012, birth_date=None, event_on=D(2016, 5, 1), sex="F", name=None)
+    base = {"side": "report", "birth_year": 2012, "birth_date": None, "event_on": D(2016, 5, 1), "sex": "F", "name": None}
     return SimpleNamespace(**(base | kw))
 
 
 def child(**kw):
-    base = dict(side="child", birth_year=2012, birth_date=None, event_on=D(2020, 3, 1), sex="F", name=None)
+    base = {"side": "child", "birth_year": 2012, "birth_date": None, "event_on": D(2020, 3, 1), "sex": "F", "name": None}
     return SimpleNamespace(**(base | kw))
 
 
@@ -58,7 +58,11 @@ ORDER_CASES = [
     ("score decides among plausible", [(1, 2.0, True, None), (2, 3.0, True, None)], [2, 1]),
     ("implausible below plausible whatever the score", [(1, 5.0, False, None), (2, 1.0, True, None)], [2, 1]),
     ("missing facts count as plausible", [(1, 1.0, None, None), (2, 5.0, False, None), (3, 2.0, True, None)], [3, 1, 2]),
-    ("same name before similar before unknown before different", [(1, 4.0, True, "different"), (2, 1.0, True, "unknown"), (3, 2.0, True, "similar"), (4, 0.5, True, "same")], [4, 3, 2, 1]),
+    (
+        "same name before similar before unknown before different",
+        [(1, 4.0, True, "different"), (2, 1.0, True, "unknown"), (3, 2.0, True, "similar"), (4, 0.5, True, "same")],
+        [4, 3, 2, 1],
+    ),
     ("plausibility outranks the name", [(1, 1.0, False, "same"), (2, 1.0, True, "different")], [2, 1]),
     ("ties broken by record id", [(7, 1.0, True, None), (3, 1.0, True, None)], [3, 7]),
 ]

@@ -119,6 +119,32 @@ def test_a_full_pool_answers_503_with_retry_after_and_stores_nothing(tmp_path, s
     assert store_counts(svc)["media"] == before["media"] + 1
 
 
+def test_uploads_during_a_matching_run_do_not_wait_and_are_matched_together_after_it():
+    from matcher.services.match_batcher import MatchBatcher
+
+    runs, gate, started = [], threading.Event(), threading.Event()
+
+    def run(ids):
+        runs.append(ids)
+        if len(runs) == 1:
+            started.set()
+            gate.wait(10)
+        return 0
+
+    batcher = MatchBatcher(run)
+    first = threading.Thread(target=batcher.match, args=([1],))
+    first.start()
+    assert started.wait(5)
+    t0 = time.monotonic()
+    assert batcher.match([2]) is False and batcher.match([3]) is False  # answered at once, left pending
+    assert time.monotonic() - t0 < 1
+    gate.set()
+    first.join(5)
+    assert batcher.wait_idle(5)
+    assert runs == [[1], [2, 3]]  # one run after the first, for both
+    assert batcher.match([4]) is True and runs[-1] == [4]  # idle again: matched at once
+
+
 # ---- logs -----------------------------------------------------------------------------
 def test_no_personal_field_of_a_request_reaches_the_logs(tmp_path, services, astronaut_bgr, caplog):
     svc, app = _app(tmp_path, services)

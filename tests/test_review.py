@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from matcher.ingest.archive import ArchiveItem, scan_folder
 from matcher.cli.app import app
-from matcher.ingest.indexer import ArchiveIndexer
 from matcher.errors import InvalidTransition, TwoPersonRuleError
+from matcher.ingest.archive import ArchiveItem, scan_folder
+from matcher.ingest.indexer import ArchiveIndexer
 from matcher.review.fusion import fuse
 from matcher.services.container import Services
 from matcher.store.models import AuditEvent, Candidate, Record
@@ -106,7 +106,9 @@ def test_every_report_has_a_shortlist_and_strong_false_leads_stay_within_the_ope
     false_strong = {c["report_id"] for c in queue if person(c["report_id"]) != person(c["child_id"]) and c["evidence"]["strong"]}
     observed = len(false_strong) / len(reports)
     true_strong = sum(1 for c in queue if person(c["report_id"]) == person(c["child_id"]) and c["evidence"]["strong"])
-    print(f"\n{len(reports)} reports; with a strong unrelated lead: {len(false_strong)} (rate {observed:.3f} vs <= {services.settings.queue_fpir}); strong true leads: {true_strong}")
+    print(
+        f"\n{len(reports)} reports; with a strong unrelated lead: {len(false_strong)} (rate {observed:.3f} vs <= {services.settings.queue_fpir}); strong true leads: {true_strong}"
+    )
     assert observed <= services.settings.queue_fpir
 
 
@@ -194,7 +196,7 @@ def test_audit_log_is_append_only(world):
 
 
 def test_queue_command_prints_candidates_by_strength(world, monkeypatch):
-    services, _, _, root = world
+    _services, _, _, root = world
     monkeypatch.setenv("MATCHER_DATA_DIR", str(root / "var"))
     monkeypatch.setenv("MATCHER_MODELS_DIR", str(ROOT / "models"))
     result = CliRunner().invoke(app, ["queue", "--json", "--status", "open"], catch_exceptions=False)

@@ -83,6 +83,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     metrics = Metrics(svc)  # this app's registry, passed down (no global one)
     svc.stage_observer = metrics.observe_stage  # model time per stage, from the pipeline's hook
     svc.capacity.on_wait = metrics.observe_pool_wait
+    svc.split_cores_between_model_slots = True  # concurrent analyses: cores/MODEL_WORKERS onnxruntime threads each
     app.state.metrics = metrics
     app.state.rate_limiter = svc.rate_limits  # counted in the database (services.rate_limits)
     app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.video_max_bytes) + 64 * 1024)

@@ -36,8 +36,18 @@ def index_archive(
     bar, tick = _progress_bar() if progress and not as_json else (nullcontext(), None)
     with bar:
         result = import_archive(
-            services, manifest or archive, side.record_side, actor(), manifest=manifest is not None, pack=pack,
-            workers=workers, chunk=chunk, report_path=report, allow_erased=allow_erased, match=match, progress=tick,
+            services,
+            manifest or archive,
+            side.record_side,
+            actor(),
+            manifest=manifest is not None,
+            pack=pack,
+            workers=workers,
+            chunk=chunk,
+            report_path=report,
+            allow_erased=allow_erased,
+            match=match,
+            progress=tick,
         )
     if as_json:
         typer.echo(json.dumps(result.as_dict()))

@@ -8,7 +8,7 @@ Heavy imports (models, FAISS, the database, the web stack) stay inside the comma
 from __future__ import annotations
 
 import getpass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -51,7 +51,7 @@ def actor() -> str:
         return "cli:unknown"
 
 
-class SideChoice(str, Enum):
+class SideChoice(StrEnum):
     """``--side``: the public (plural) spelling of a side."""
 
     children = "children"

@@ -17,7 +17,9 @@ def eval_command(
     pack: Annotated[str | None, typer.Option(help="model pack (default: MATCHER_PACK)")] = None,
     fusion: Annotated[str | None, typer.Option(help="best | support (default: MATCHER_FUSION)")] = None,
     out: Annotated[Path, typer.Option(help="folder for report.json, report.md and PNG plots")] = Path("eval-report"),
-    compare: Annotated[bool, typer.Option("--compare", help="also run the accuracy levers (each alone and together) and every ready pack x both fusion rules")] = False,
+    compare: Annotated[
+        bool, typer.Option("--compare", help="also run the accuracy levers (each alone and together) and every ready pack x both fusion rules")
+    ] = False,
 ) -> None:
     """Accuracy on labelled photos: CMC, DIR@FPIR, TAR@FAR, failures to enrol, plots."""
     # heavy: models, FAISS, matplotlib

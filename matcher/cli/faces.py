@@ -120,4 +120,3 @@ def video(
         for w in out["warnings"]:
             typer.echo(f"  warning: {w}")
     raise typer.Exit(failed)
-

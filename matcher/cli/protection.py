@@ -13,7 +13,9 @@ from matcher.cli import review
 from matcher.cli.common import actor, get_services
 
 keys_app = typer.Typer(help="The data key that seals blobs at rest.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit log: `matcher audit [--since ...]` lists events, `matcher audit verify` checks the hash chain.", invoke_without_command=True)
+audit_app = typer.Typer(
+    help="The audit log: `matcher audit [--since ...]` lists events, `matcher audit verify` checks the hash chain.", invoke_without_command=True
+)
 
 
 def _emit(body: dict, as_json: bool, text: str) -> None:
@@ -51,7 +53,9 @@ def fsck(
     """Check the data folder against the database and repair what can be repaired;
     exit status 1 when it finds something that cannot be repaired."""
     report = get_services(ctx).protection.fsck(dry_run=dry_run, deep=deep, grace_s=grace_hours * 3600)
-    lines = [f"{'repaired' if p['repaired'] else 'found   ' if p['repairable'] else 'PROBLEM '} {p['kind']} ×{p['count']}: {p['detail']}" for p in report.problems]
+    lines = [
+        f"{'repaired' if p['repaired'] else 'found   ' if p['repairable'] else 'PROBLEM '} {p['kind']} ×{p['count']}: {p['detail']}" for p in report.problems
+    ]
     lines.append(("ok" if not report.unrepaired else f"{len(report.unrepaired)} problem(s) not repaired") + f"  {json.dumps(report.counts)}")
     _emit(report.as_dict(), as_json, "\n".join(lines))
     if report.unrepaired:
@@ -77,7 +81,9 @@ def restore(
     result = get_services(ctx).protection.restore(source, actor())
     text = f"restored {result['blobs']} blob(s); erasures re-applied: {result['erasures_reapplied']}; audit {result['audit']}"
     if result["missing_blobs"]:
-        text += f"\nWARNING: {result['missing_blobs']} blob(s) were erased while the backup ran and the erasure log does not say which record: run `matcher fsck`"
+        text += (
+            f"\nWARNING: {result['missing_blobs']} blob(s) were erased while the backup ran and the erasure log does not say which record: run `matcher fsck`"
+        )
     _emit(result, as_json, text)
 
 

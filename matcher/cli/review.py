@@ -26,10 +26,17 @@ def queue(
         return
     for r in rows:
         flags = ",".join(r["evidence"].get("flags", [])) or "-"
-        typer.echo(f"#{r['id']:<5} {r['kind']:<9} report {r['report_id']:<20} child {r['child_id']:<20} score {r['score']:.3f}  fmr {r['fmr']:.2g}  {r['status']}  flags {flags}")
+        typer.echo(
+            f"#{r['id']:<5} {r['kind']:<9} report {r['report_id']:<20} child {r['child_id']:<20} score {r['score']:.3f}  fmr {r['fmr']:.2g}  {r['status']}  flags {flags}"
+        )
 
 
-def candidate(ctx: typer.Context, candidate_id: int, reviewer: Annotated[str | None, typer.Option("--as", help="reviewer name (default: your login)")] = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def candidate(
+    ctx: typer.Context,
+    candidate_id: int,
+    reviewer: Annotated[str | None, typer.Option("--as", help="reviewer name (default: your login)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """One candidate with its evidence and both records (the view is audited)."""
     row = get_services(ctx).review.candidate(candidate_id, reviewer or actor(), Role.REVIEWER)
     typer.echo(json.dumps(row, indent=None if as_json else 2, default=str))

@@ -32,7 +32,9 @@ def serve(
     typer.echo(f"matcher on http://{h}:{p}  sign in: http://{h}:{p}/signin  API docs: http://{h}:{p}/docs  data: {settings.data_dir.resolve()}")
     # this also brings the schema up to date, once, before any worker starts
     if not services.accounts.list_users():
-        typer.echo("No accounts yet. Make one and a token to sign in with (in another terminal):\n  .venv/bin/matcher users add admin --role admin && .venv/bin/matcher tokens create admin")
+        typer.echo(
+            "No accounts yet. Make one and a token to sign in with (in another terminal):\n  .venv/bin/matcher users add admin --role admin && .venv/bin/matcher tokens create admin"
+        )
     # blobs sealed, unfinished erasures finished now, then retention daily (one thread, in this process only)
     services.protection.start_timer()
     if settings.inprocess_worker:  # background jobs (also those a stopped run left queued) run here too

@@ -71,7 +71,7 @@ def threshold_at_rate(negatives: np.ndarray, rate: float) -> tuple[float, bool]:
     neg = np.sort(np.asarray(negatives, dtype=np.float64))[::-1]
     if neg.size == 0:
         return -np.inf, False
-    allowed = int(math.floor(rate * neg.size + 1e-9))
+    allowed = math.floor(rate * neg.size + 1e-9)
     if allowed >= neg.size:
         return -np.inf, True
     return float(neg[allowed]), allowed >= 1
@@ -148,9 +148,7 @@ def summarize(
     ranks_all = ranks_of_truth(scores, truth)
     ranks = ranks_all[mated]
     genuine, impostor = genuine_impostor(scores, truth)
-    nonmated_max = (
-        scores[~mated].max(axis=1) if (~mated).any() and scores.shape[1] else np.full(int((~mated).sum()), -np.inf)
-    )
+    nonmated_max = scores[~mated].max(axis=1) if (~mated).any() and scores.shape[1] else np.full(int((~mated).sum()), -np.inf)
     # Non-mated FTE probes score -inf everywhere: they never raise a false alarm (counted).
     mated_scores = np.array([scores[i, t] for i, t in enumerate(truth) if t >= 0], dtype=np.float64)
     out: dict = {
@@ -185,4 +183,3 @@ def summarize(
         out["by_age_gap"] = buckets
     out["_curves"] = {"ranks": ranks, "genuine": genuine, "impostor": impostor}
     return out
-

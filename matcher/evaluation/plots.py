@@ -82,7 +82,6 @@ def write_plots(result: dict, out: Path) -> list[str]:
     return written
 
 
-
 # ---- admin "model health" page: PNG bytes from data ``matcher.services.health`` returns ----
 # matplotlib's object API (``Figure``), not pyplot: no global figure state shared between
 # concurrent requests.

@@ -17,7 +17,7 @@ def compare_row(result: dict) -> dict:
     return {
         "pack": result["pack"],
         "fusion": result["fusion"],
-        **{k: v for k, v in result["cmc"].items()},
+        **dict(result["cmc"].items()),
         "dir_at_fpir_0.01": result["dir_at_fpir"]["0.01"]["dir"],
         "tar_at_far_0.001": result["tar_at_far"]["0.001"]["tar"],
         "failures_to_enrol": result["failures_to_enrol"]["probes"] + result["failures_to_enrol"]["gallery"],
@@ -41,7 +41,7 @@ def lever_row(result: dict) -> dict:
     t = result["timing_s"]
     return {
         "levers": result["levers"]["name"],
-        **{k: v for k, v in result["cmc"].items()},
+        **dict(result["cmc"].items()),
         "dir_at_fpir_0.01": result["dir_at_fpir"]["0.01"]["dir"],
         "embed_s": round(t["embed_gallery"] + t["embed_probes"], 2),
         "embedded": t["embedded"],

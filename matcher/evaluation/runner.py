@@ -117,9 +117,7 @@ def embed_photos(services, pack: str, photos: list[Photo], mirror_tta: bool | No
     return stats
 
 
-def score_matrix(
-    gallery: list[Photo], probes: list[Photo], identities: list[str], pack: str, dim: int, rule: str, threshold: float
-) -> np.ndarray:
+def score_matrix(gallery: list[Photo], probes: list[Photo], identities: list[str], pack: str, dim: int, rule: str, threshold: float) -> np.ndarray:
     """Probes x identities fused scores via the real FaceIndex search and fusion code."""
     col = {name: j for j, name in enumerate(identities)}
     faces = [(i, g) for i, g in enumerate(gallery) if g.embedding is not None]
@@ -212,7 +210,6 @@ def evaluate(services, gallery_csv: Path, probes_csv: Path, pack: str, rules: tu
         result["_curves"]["scores"] = scores
         results.append(result)
     return results
-
 
 
 def _gallery_by_identity(gallery: list[Photo], identities: list[str], dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -79,10 +79,7 @@ def resolve_source(source: str, folder: Path) -> Path:
         package, _, relative = rest.partition("/")
         spec = importlib.util.find_spec(package)  # locate without importing the package
         if spec is None or not spec.submodule_search_locations:
-            raise ModelFileMissingError(
-                f"model package '{package}' is not installed (needed for {relative}); "
-                f"reinstall the project with 'pip install -e .'"
-            )
+            raise ModelFileMissingError(f"model package '{package}' is not installed (needed for {relative}); reinstall the project with 'pip install -e .'")
         return Path(next(iter(spec.submodule_search_locations))) / relative
     raise ModelError(f"unknown model source '{source}' (use package:... or file:...)")
 
@@ -92,9 +89,7 @@ def verify_file(path: Path, expected_sha256: str) -> None:
         raise ModelFileMissingError(f"model file missing: {path} (expected sha256 {expected_sha256})")
     actual = sha256_file(path)
     if actual != expected_sha256:
-        raise ModelChecksumError(
-            f"model file {path} is corrupt or not the expected file: sha256 {actual}, expected {expected_sha256}"
-        )
+        raise ModelChecksumError(f"model file {path} is corrupt or not the expected file: sha256 {actual}, expected {expected_sha256}")
 
 
 def _model_file(role: str, table: dict) -> ModelFile:

@@ -22,7 +22,7 @@ class SCRFDDetector:
         boxes, marks = self.model.detect(bgr, input_size=(self.size, self.size), det_thresh=score_threshold)
         h, w = bgr.shape[:2]
         found = []
-        for (x1, y1, x2, y2, score), lm in zip(boxes, marks if marks is not None else [None] * len(boxes)):
+        for (x1, y1, x2, y2, score), lm in zip(boxes, marks if marks is not None else [None] * len(boxes), strict=True):
             x1, y1, x2, y2 = max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
             if lm is None or x2 <= x1 or y2 <= y1:
                 continue

@@ -72,7 +72,7 @@ class YuNet:
         self.output_names = [o.name for o in session.get_outputs()]
 
     def forward(self, blob: np.ndarray) -> dict[str, np.ndarray]:
-        return dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))
+        return dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob}), strict=True))
 
     def detect(self, bgr: np.ndarray, score_threshold: float = 0.6) -> list[Detection]:
         blob, scale = letterbox(bgr, self.size)

@@ -276,9 +276,7 @@ class FaceIndex:
         xb = faiss.rev_swig_ptr(inner.get_xb(), n * self._dim).reshape(n, self._dim)  # a view, no copy
         ids = faiss.vector_to_array(self._store.id_map).astype(np.int64)
         quantizer = faiss.IndexFlatIP(self._dim)
-        coarse = faiss.IndexIVFScalarQuantizer(
-            quantizer, self._dim, params.nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-        )
+        coarse = faiss.IndexIVFScalarQuantizer(quantizer, self._dim, params.nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
         coarse.cp.niter = ANN_KMEANS_ITER
         sample = min(n, params.nlist * ANN_TRAIN_PER_LIST)
         rows = np.sort(np.random.default_rng(0).choice(n, sample, replace=False))
@@ -304,10 +302,7 @@ class FaceIndex:
                 scores, labels = self._store.search(q, min(k, n))
             else:
                 scores, labels = self._rerank(q, k)
-        return [
-            [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
-            for row_ids, row_scores in zip(labels, scores, strict=True)
-        ]
+        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0] for row_ids, row_scores in zip(labels, scores, strict=True)]
 
     def _rerank(self, q: npt.NDArray[np.float32], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Shortlist with the coarse index, then score the shortlist exactly from the store.
@@ -363,9 +358,7 @@ class FaceIndex:
             coarse = faiss.deserialize_index(sections[1]) if len(sections) > 1 else None
         except RuntimeError as exc:
             raise IndexCorruptError(f"index file {path} cannot be parsed: {exc}") from exc
-        if not isinstance(store, faiss.IndexIDMap2) or (
-            coarse is not None and not isinstance(coarse, faiss.IndexIVFScalarQuantizer)
-        ):
+        if not isinstance(store, faiss.IndexIDMap2) or (coarse is not None and not isinstance(coarse, faiss.IndexIVFScalarQuantizer)):
             raise IndexCorruptError(f"index file {path} holds unexpected FAISS index types")
         if (coarse is None) != (meta.ann is None):
             raise IndexCorruptError(f"index file {path} sections do not match its header")
@@ -380,4 +373,3 @@ class FaceIndex:
         if coarse is not None and meta.ann is not None:
             coarse.nprobe = meta.ann.nprobe
         return index
-

@@ -148,11 +148,7 @@ def _meta_from_header(header: dict[str, Any], path: object) -> IndexMeta:
             raise IndexCorruptError(f"index file {path} has unknown format {header['format']!r}")
         ann = header["ann"]
         sizes = header["sections"]
-        if (
-            not isinstance(sizes, list)
-            or not 1 <= len(sizes) <= 2
-            or any(not isinstance(s, int) or s < 0 for s in sizes)
-        ):
+        if not isinstance(sizes, list) or not 1 <= len(sizes) <= 2 or any(not isinstance(s, int) or s < 0 for s in sizes):
             raise ValueError("sections")
         return IndexMeta(
             pack=str(header["pack"]),
@@ -172,6 +168,4 @@ def _check_expected(meta: IndexMeta, path: object, *, pack: str, dim: int, side:
     wanted = {"pack": pack, "dim": dim, "side": side, "mode": mode}
     for field, value in wanted.items():
         if value is not None and getattr(meta, field) != value:
-            raise IndexMismatchError(
-                f"index file {path} was built for {field} {getattr(meta, field)!r}, expected {value!r}"
-            )
+            raise IndexMismatchError(f"index file {path} was built for {field} {getattr(meta, field)!r}, expected {value!r}")

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from matcher.files import sha256_file
 from matcher.ingest.archive import ArchiveItem, record_fields
+from matcher.ingest.persist import store_media, write_blobs
 from matcher.ingest.worker import (
     PhotoResult,
     analyze,
@@ -29,8 +31,6 @@ from matcher.ingest.worker import (
     init_worker,
     video_options,
 )
-from matcher.files import sha256_file
-from matcher.ingest.persist import store_media, write_blobs
 from matcher.store import repo
 from matcher.types import Role
 from matcher.vectors import stack_bytes
@@ -64,7 +64,17 @@ def _sha256_or_none(path: Path) -> str | None:
 
 
 class ArchiveIndexer:
-    def __init__(self, services, side: str, pack: str | None = None, workers: int = 1, chunk: int = 32, report_path: Path | None = None, actor: str = "cli", allow_erased: bool = False) -> None:
+    def __init__(
+        self,
+        services,
+        side: str,
+        pack: str | None = None,
+        workers: int = 1,
+        chunk: int = 32,
+        report_path: Path | None = None,
+        actor: str = "cli",
+        allow_erased: bool = False,
+    ) -> None:
         self.services = services
         self.allow_erased = allow_erased
         self.side = side
@@ -101,16 +111,21 @@ class ArchiveIndexer:
         todo, skipped, refused = self.plan(items)
         index = self.services.index(self.side, self.pack)
         report_rows: list[dict] = [
-            {"path": str(i.path), "record_id": i.record_id, "status": "skipped", "code": "erased_record", "message": "this file belonged to an erased record; re-import with --allow-erased only if a person asked for it"}
+            {
+                "path": str(i.path),
+                "record_id": i.record_id,
+                "status": "skipped",
+                "code": "erased_record",
+                "message": "this file belonged to an erased record; re-import with --allow-erased only if a person asked for it",
+            }
             for i in refused
         ]
         totals = {"new_media": 0, "faces": 0, "failed": 0, "no_face": 0}
         records: set[str] = set()
-        done = 0
         last_save = time.monotonic()
         by_path = {str(i.path): i for i in todo}
         batch: list[tuple[ArchiveItem, PhotoResult]] = []
-        for result in self._results(todo):
+        for done, result in enumerate(self._results(todo), start=1):
             item = by_path[result.path]
             batch.append((item, result))
             if len(batch) >= self.chunk:
@@ -119,7 +134,6 @@ class ArchiveIndexer:
                 if time.monotonic() - last_save > 60:
                     self.services.indexes.save(self.side, self.pack)
                     last_save = time.monotonic()
-            done += 1
             if progress:
                 progress(done, len(todo))
         if batch:
@@ -178,7 +192,9 @@ class ArchiveIndexer:
                 totals["faces"] += len(r.faces)
                 if not r.faces:
                     totals["no_face"] += 1
-                    report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "no_face", "code": "no_face", "message": "no face found"})
+                    report_rows.append(
+                        {"path": str(item.path), "record_id": item.record_id, "status": "no_face", "code": "no_face", "message": "no face found"}
+                    )
         if new_ids:
             vectors = stack_bytes(new_vectors, index.dim)
             # through the manager: a search in another thread may already have caught these up
@@ -194,4 +210,3 @@ class ArchiveIndexer:
             writer.writeheader()
             writer.writerows(rows)
         return path
-

@@ -34,15 +34,25 @@ def write_blobs(blobs: BlobStore, result: PhotoResult) -> None:
         blobs.put(face.crop_jpeg)
 
 
-def store_media(session: Session, record: Record, result: PhotoResult, pack: str, original_name: str | None, auto_select: bool = True, age_at_photo: float | None = None) -> tuple[Media, list[tuple[int, bytes]]]:
+def store_media(
+    session: Session, record: Record, result: PhotoResult, pack: str, original_name: str | None, auto_select: bool = True, age_at_photo: float | None = None
+) -> tuple[Media, list[tuple[int, bytes]]]:
     """Media, faces and embeddings rows. Returns the media and the (face id, vector) of its
     template faces: a video's main track, or a photo's chosen face when ``auto_select``
     (a family photo with several faces waits for the family to pick)."""
     if result.faces:  # first: the face ids given below come after it (see store.index_state)
         index_state.bump(session, record.side, pack)
     media = Media(
-        record_id=record.id, sha256=result.sha256, kind=result.kind, format=result.format, size_bytes=result.size_bytes,
-        width=result.width, height=result.height, original_name=original_name, taken_at=result.taken_at, face_count=len(result.faces),
+        record_id=record.id,
+        sha256=result.sha256,
+        kind=result.kind,
+        format=result.format,
+        size_bytes=result.size_bytes,
+        width=result.width,
+        height=result.height,
+        original_name=original_name,
+        taken_at=result.taken_at,
+        face_count=len(result.faces),
         age_at_photo=age_at_photo,
     )
     session.add(media)
@@ -52,9 +62,18 @@ def store_media(session: Session, record: Record, result: PhotoResult, pack: str
     for rank, f in enumerate(result.faces):
         selected = f.track == result.main_track if result.kind == MediaKind.VIDEO else rank == chosen
         face = Face(
-            media_id=media.id, x1=f.box[0], y1=f.box[1], x2=f.box[2], y2=f.box[3], landmarks=f.landmarks,
-            det_score=f.det_score, quality=f.quality, selected=selected, crop_sha256=hashlib.sha256(f.crop_jpeg).hexdigest(),
-            frame_time=f.frame_time, track=f.track,
+            media_id=media.id,
+            x1=f.box[0],
+            y1=f.box[1],
+            x2=f.box[2],
+            y2=f.box[3],
+            landmarks=f.landmarks,
+            det_score=f.det_score,
+            quality=f.quality,
+            selected=selected,
+            crop_sha256=hashlib.sha256(f.crop_jpeg).hexdigest(),
+            frame_time=f.frame_time,
+            track=f.track,
         )
         face.embeddings.append(Embedding(pack=pack, dim=len(f.embedding) // 4, vector=f.embedding))
         session.add(face)

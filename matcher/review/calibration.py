@@ -84,11 +84,29 @@ class Calibration:
         return hi
 
     def as_dict(self) -> dict:
-        return {"pack": self.pack, "n_records": self.n_records, "n_pairs": self.n_pairs, "mean": self.mean, "std": self.std, "sorted_scores": list(self.sorted_scores), "source": self.source, "normalised": self.normalised}
+        return {
+            "pack": self.pack,
+            "n_records": self.n_records,
+            "n_pairs": self.n_pairs,
+            "mean": self.mean,
+            "std": self.std,
+            "sorted_scores": list(self.sorted_scores),
+            "source": self.source,
+            "normalised": self.normalised,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
-        return cls(d["pack"], d["n_records"], d["n_pairs"], d["mean"], d["std"], tuple(d["sorted_scores"]), d.get("source", "gallery"), bool(d.get("normalised", False)))
+        return cls(
+            d["pack"],
+            d["n_records"],
+            d["n_pairs"],
+            d["mean"],
+            d["std"],
+            tuple(d["sorted_scores"]),
+            d.get("source", "gallery"),
+            bool(d.get("normalised", False)),
+        )
 
     def or_prior(self, mean: float, std: float) -> Calibration:
         """This calibration, or — when the gallery has too few unrelated pairs to say
@@ -104,7 +122,7 @@ def in_words(fmr: float) -> str:
     n = 1 / fmr
     if n < 10:
         return f"about 1 in {n:.1f} unrelated pairs score this high"
-    return f"about 1 in {int(round(n, -int(math.floor(math.log10(n))) + 1)):,} unrelated pairs score this high"
+    return f"about 1 in {int(round(n, -math.floor(math.log10(n)) + 1)):,} unrelated pairs score this high"
 
 
 def calibrate(
@@ -129,10 +147,14 @@ def calibrate(
         return Calibration(pack, n_records, 0, 0.0, 0.1, (), normalised=cohorts is not None)
     values = np.sort(values)
     sample = values if values.size <= keep else values[np.linspace(0, values.size - 1, keep).astype(int)]
-    return Calibration(pack, n_records, int(values.size), float(values.mean()), float(values.std()), tuple(float(v) for v in sample), normalised=cohorts is not None)
+    return Calibration(
+        pack, n_records, int(values.size), float(values.mean()), float(values.std()), tuple(float(v) for v in sample), normalised=cohorts is not None
+    )
 
 
-def _impostors(embeddings: np.ndarray, record_of_face: np.ndarray, max_records: int, seed: int, cohorts: dict[int, tuple[float, float]] | None = None) -> np.ndarray:
+def _impostors(
+    embeddings: np.ndarray, record_of_face: np.ndarray, max_records: int, seed: int, cohorts: dict[int, tuple[float, float]] | None = None
+) -> np.ndarray:
     order = np.argsort(record_of_face, kind="stable")
     e, groups = embeddings[order], record_of_face[order]
     records, starts = np.unique(groups, return_index=True)

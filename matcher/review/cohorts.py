@@ -103,7 +103,11 @@ class CohortTable:
 
     def _load_tops(self, rids: list[int]) -> None:
         for start in range(0, len(rids), CHUNK):
-            rows = self.session.execute(select(CohortRow.record_id, CohortRow.top).where(CohortRow.pack == self.pack, CohortRow.against == self.against, CohortRow.record_id.in_(rids[start : start + CHUNK])))
+            rows = self.session.execute(
+                select(CohortRow.record_id, CohortRow.top).where(
+                    CohortRow.pack == self.pack, CohortRow.against == self.against, CohortRow.record_id.in_(rids[start : start + CHUNK])
+                )
+            )
             for rid, top in rows:
                 self._s[rid].top = list(top or [])
         for rid in rids:

@@ -26,7 +26,16 @@ TRANSITIONS: dict[str, set[Verdict]] = {
 }
 
 
-def decide(session: Session, candidate_id: int, verdict: str, reviewer: str, note: str | None, two_person_rule: bool, role: str = Role.REVIEWER, request_id: str | None = None) -> Candidate:
+def decide(
+    session: Session,
+    candidate_id: int,
+    verdict: str,
+    reviewer: str,
+    note: str | None,
+    two_person_rule: bool,
+    role: str = Role.REVIEWER,
+    request_id: str | None = None,
+) -> Candidate:
     candidate = session.get(Candidate, candidate_id)
     if candidate is None:
         raise CandidateNotFound(f"no candidate {candidate_id}")
@@ -42,7 +51,10 @@ def decide(session: Session, candidate_id: int, verdict: str, reviewer: str, not
             new_status = CandidateStatus.AWAITING_SECOND
         else:
             first = session.scalar(
-                select(Decision.reviewer).where(Decision.candidate_id == candidate.id, Decision.verdict == Verdict.CONFIRMED).order_by(Decision.id.desc()).limit(1)
+                select(Decision.reviewer)
+                .where(Decision.candidate_id == candidate.id, Decision.verdict == Verdict.CONFIRMED)
+                .order_by(Decision.id.desc())
+                .limit(1)
             )
             if first == reviewer:
                 raise TwoPersonRuleError(f"{reviewer} already confirmed candidate {candidate_id}; a second reviewer must confirm it")
@@ -52,5 +64,7 @@ def decide(session: Session, candidate_id: int, verdict: str, reviewer: str, not
     if new_status == CandidateStatus.CONFIRMED and candidate.kind == CandidateKind.MATCH:
         for record_id in (candidate.report_id, candidate.child_id):
             session.get(Record, record_id).status = RecordStatus.CLOSED
-    repo.audit(session, reviewer, role, "decision", "candidate", str(candidate.id), request_id, verdict=verdict, previous=previous, status=new_status, note=note)
+    repo.audit(
+        session, reviewer, role, "decision", "candidate", str(candidate.id), request_id, verdict=verdict, previous=previous, status=new_status, note=note
+    )
     return candidate

@@ -29,11 +29,13 @@ def photo_facts(birth_year: int | None, photo_date: dt.date | None, age: float |
         return birth_year, dt.date(max(1, min(9999, year)), 7, 1)
     if photo_date is not None:
         year = photo_date.year + (photo_date.timetuple().tm_yday - 1) / 365.25
-        return int(round(year - age - 0.5)), photo_date  # born mid-year, as review.age assumes
+        return round(year - age - 0.5), photo_date  # born mid-year, as review.age assumes
     return birth_year, photo_date
 
 
-def age_facts(report, child, report_photo: dt.date | None, child_photo: dt.date | None, report_age: float | None = None, child_age: float | None = None) -> AgeFacts:
+def age_facts(
+    report, child, report_photo: dt.date | None, child_photo: dt.date | None, report_age: float | None = None, child_age: float | None = None
+) -> AgeFacts:
     """Facts for a (report, child) pair; for a duplicate pass the two records in id order."""
     ry, rdate = photo_facts(birth_year_of(report), report_photo, report_age)
     cy, cdate = photo_facts(birth_year_of(child), child_photo, child_age)

@@ -192,7 +192,9 @@ class Matcher:
             ta, tb = self._templates[a], self._templates[b]
             age = check(age_facts(recs[a], recs[b], ta.dates[qi], tb.dates[gi], ta.ages[qi], tb.ages[gi]))
             ev = self._evidence(a, b, qi, gi, raw, z, fmr, fpir, table.cohort(a), table.cohort(b), age)
-            self._writes.append(_Write(CandidateKind.DUPLICATE, a, b, z, raw, fmr, ev, known, reopen=known is not None and known.status in ("rejected", "superseded")))
+            self._writes.append(
+                _Write(CandidateKind.DUPLICATE, a, b, z, raw, fmr, ev, known, reopen=known is not None and known.status in ("rejected", "superseded"))
+            )
 
     # ---- 2. reports against children --------------------------------------------------
     def _reports_against_children(self, session: Session, reports: list[Record], calibration: Calibration) -> None:
@@ -267,7 +269,16 @@ class Matcher:
         """Candidates of this kind whose first record is one of ``first_ids``: {first: {second: Known}}."""
         out: dict[int, dict[int, Known]] = {}
         ids = sorted(first_ids)
-        cols = (Candidate.id, Candidate.report_id, Candidate.child_id, Candidate.status, Candidate.score, Candidate.raw_score, Candidate.plausible, Candidate.name_level)
+        cols = (
+            Candidate.id,
+            Candidate.report_id,
+            Candidate.child_id,
+            Candidate.status,
+            Candidate.score,
+            Candidate.raw_score,
+            Candidate.plausible,
+            Candidate.name_level,
+        )
         for start in range(0, len(ids), 900):
             for row in session.execute(select(*cols).where(Candidate.kind == kind, Candidate.report_id.in_(ids[start : start + 900]))):
                 out.setdefault(row[1], {})[row[2]] = Known(*row)
@@ -283,7 +294,14 @@ class Matcher:
             rows.update({c.id: c for c in session.scalars(select(Candidate).where(Candidate.id.in_(ids[start : start + 900])))})
         created = []
         for w in self._writes:
-            facts = {"score": w.z, "fmr": w.fmr, "evidence": w.evidence, "raw_score": w.raw, "plausible": w.evidence.get("plausible"), "name_level": (w.evidence.get("name") or {}).get("level")}
+            facts = {
+                "score": w.z,
+                "fmr": w.fmr,
+                "evidence": w.evidence,
+                "raw_score": w.raw,
+                "plausible": w.evidence.get("plausible"),
+                "name_level": (w.evidence.get("name") or {}).get("level"),
+            }
             if w.known is None:
                 cand = Candidate(kind=w.kind, report_id=w.first, child_id=w.second, pack=self.pack, status="open", **facts)
                 session.add(cand)
@@ -359,10 +377,7 @@ def best_pairs(query: Template, others: list[Template], dim: int) -> list[Pair]:
     group = np.repeat(np.arange(len(others)), sizes)
     order = np.lexsort((-col_best, group))
     first = order[starts]
-    return [
-        Pair(t.record_id, float(col_best[f]), int(col_arg[f]), int(f - s))
-        for t, f, s in zip(others, first, starts, strict=True)
-    ]
+    return [Pair(t.record_id, float(col_best[f]), int(col_arg[f]), int(f - s)) for t, f, s in zip(others, first, starts, strict=True)]
 
 
 def cohort_from_pairs(pairs: list[Pair], k: int, prior: Cohort) -> Cohort:

@@ -94,10 +94,10 @@ from matcher.review.names_arabic import normalise_arabic as _normalise_arabic
 Level = Literal["same", "similar", "different", "unknown"]
 
 LEVELS: tuple[Level, ...] = ("same", "similar", "unknown", "different")
-JW_SIMILAR = 0.93      # Jaro–Winkler for long names (see MIN_LEN_LONG, MAX_EDITS_LONG)
-MIN_LEN_LONG = 6       # letters, shorter of the two canonical forms
-MAX_EDITS_LONG = 2     # Levenshtein cap with the JW rule
-MIN_LEN_ONE_EDIT = 5   # one letter apart counts as similar only from this length
+JW_SIMILAR = 0.93  # Jaro–Winkler for long names (see MIN_LEN_LONG, MAX_EDITS_LONG)
+MIN_LEN_LONG = 6  # letters, shorter of the two canonical forms
+MAX_EDITS_LONG = 2  # Levenshtein cap with the JW rule
+MIN_LEN_ONE_EDIT = 5  # one letter apart counts as similar only from this length
 
 _RANK = {level: i for i, level in enumerate(LEVELS)}
 
@@ -110,10 +110,10 @@ def name_rank(level: Level) -> int:
 @dataclass(frozen=True)
 class NameAgreement:
     level: Level
-    score: float                      # 1.0 for same; else Jaro–Winkler of the best pair's forms
-    report_form: str                  # display forms: tokens in Latin letters, particles dropped
+    score: float  # 1.0 for same; else Jaro–Winkler of the best pair's forms
+    report_form: str  # display forms: tokens in Latin letters, particles dropped
     child_form: str
-    tokens: tuple[str, str] | None    # the best (report, child) token pair; None when unknown
+    tokens: tuple[str, str] | None  # the best (report, child) token pair; None when unknown
 
     def as_dict(self) -> dict:
         return {
@@ -131,15 +131,61 @@ class NameAgreement:
 _APOSTROPHES = "'’ʼʻ`´ʹ\u02bf\u02be"
 _UKRAINIAN = set("іїєґ")
 
-_PARTICLES = {"bin", "ibn", "bint", "binti", "ben", "al", "el", "ul", "ould", "von", "van",
-              "der", "de", "da", "di", "mr", "mrs", "ms", "miss", "dr", "sheikh", "shaikh",
-              "haji", "hajji"}
-_PLACEHOLDERS = {"unknown", "unkown", "unnamed", "noname", "none", "na", "nn", "xx", "xxx",
-                 "anonymous", "name", "boy", "girl", "baby", "child",
-                 "neizvestno", "neizvestnyi", "neizvestnyy", "neizvestnaia", "neizvestnaya",
-                 "nevidomo", "nevidomii", "nevidomiy", "nevidomyi", "nevidomyy", "bezymiannyi"}
-_COMPOUND_HEADS = {"abd", "abdul", "abdel", "abdal", "abdol", "abdu", "abdoul", "abdur",
-                   "abu", "abou"}
+_PARTICLES = {
+    "bin",
+    "ibn",
+    "bint",
+    "binti",
+    "ben",
+    "al",
+    "el",
+    "ul",
+    "ould",
+    "von",
+    "van",
+    "der",
+    "de",
+    "da",
+    "di",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "dr",
+    "sheikh",
+    "shaikh",
+    "haji",
+    "hajji",
+}
+_PLACEHOLDERS = {
+    "unknown",
+    "unkown",
+    "unnamed",
+    "noname",
+    "none",
+    "na",
+    "nn",
+    "xx",
+    "xxx",
+    "anonymous",
+    "name",
+    "boy",
+    "girl",
+    "baby",
+    "child",
+    "neizvestno",
+    "neizvestnyi",
+    "neizvestnyy",
+    "neizvestnaia",
+    "neizvestnaya",
+    "nevidomo",
+    "nevidomii",
+    "nevidomiy",
+    "nevidomyi",
+    "nevidomyy",
+    "bezymiannyi",
+}
+_COMPOUND_HEADS = {"abd", "abdul", "abdel", "abdal", "abdol", "abdu", "abdoul", "abdur", "abu", "abou"}
 _AR_PARTICLES = {"بن", "ابن", "بنت", "ال"}
 _AR_PLACEHOLDERS = {"مجهول", "مجهوله", "غير", "معروف"}
 _AR_COMPOUND_HEADS = {"عبد", "ابو"}
@@ -147,9 +193,9 @@ _AR_COMPOUND_HEADS = {"عبد", "ابو"}
 
 @dataclass(frozen=True)
 class _Token:
-    display: str            # Latin letters for people (anyascii of the token)
-    key: str                # canonical Latin form; for Arabic tokens the consonant reading
-    arabic: str | None      # normalised Arabic spelling, when the token is Arabic script
+    display: str  # Latin letters for people (anyascii of the token)
+    key: str  # canonical Latin form; for Arabic tokens the consonant reading
+    arabic: str | None  # normalised Arabic spelling, when the token is Arabic script
 
 
 def _raw_tokens(name: str) -> list[str]:
@@ -162,7 +208,7 @@ def _raw_tokens(name: str) -> list[str]:
 def _ascii_letters(token: str, ukrainian: bool) -> str:
     if ukrainian:
         token = token.replace("г", "h")
-    token = token.replace("ş", "sh").replace("ș", "sh")   # Turkish, Azeri, Romanian (anyascii: s)
+    token = token.replace("ş", "sh").replace("ș", "sh")  # Turkish, Azeri, Romanian (anyascii: s)
     return re.sub(r"[^a-z]", "", anyascii(token).lower())
 
 
@@ -172,11 +218,11 @@ def _tokens(name: str | None) -> list[_Token]:
         return []
     raw = _raw_tokens(name)
     ukrainian = any(ch in _UKRAINIAN for ch in "".join(raw))
-    words: list[tuple[bool, str]] = []   # (is_arabic, text)
+    words: list[tuple[bool, str]] = []  # (is_arabic, text)
     for t in raw:
         if any(_is_arabic(ch) for ch in t):
             a = _normalise_arabic(t)
-            if a.startswith("عبدال") and len(a) > 5:   # عبدالله written as one word
+            if a.startswith("عبدال") and len(a) > 5:  # عبدالله written as one word
                 words.extend([(True, "عبد"), (True, a[3:])])
             elif a:
                 words.append((True, a))
@@ -192,8 +238,7 @@ def _tokens(name: str | None) -> list[_Token]:
         heads = _AR_COMPOUND_HEADS if is_ar else _COMPOUND_HEADS
         if w in heads and i + 1 < len(words) and words[i + 1][0] == is_ar:
             j = i + 1
-            if not is_ar and words[j][1] in {"al", "el", "ul", "ar", "ad", "as", "an", "ash", "az"} \
-                    and j + 1 < len(words) and not words[j + 1][0]:
+            if not is_ar and words[j][1] in {"al", "el", "ul", "ar", "ad", "as", "an", "ash", "az"} and j + 1 < len(words) and not words[j + 1][0]:
                 j += 1
             joined.append((is_ar, w + ("+" if is_ar else "") + words[j][1]))
             i = j + 1
@@ -206,8 +251,7 @@ def _tokens(name: str | None) -> list[_Token]:
             if w in _AR_PARTICLES or w in _AR_PLACEHOLDERS or len(w) < 2:
                 continue
             reading = latin_key(_ascii_letters(w.replace("+", ""), False)) or w
-            out.append(_Token(display=_ascii_letters(w.replace("+", ""), False) or w,
-                              key=reading, arabic=w))
+            out.append(_Token(display=_ascii_letters(w.replace("+", ""), False) or w, key=reading, arabic=w))
         else:
             if w in _PARTICLES or w in _PLACEHOLDERS or len(w) < 2:
                 continue
@@ -222,8 +266,17 @@ def _tokens(name: str | None) -> list[_Token]:
 # canonical Latin form
 
 _RULES: tuple[tuple[str, str], ...] = (
-    ("sch", "sh"), ("tch", "ch"), ("dzh", "j"), ("dj", "j"), ("zh", "j"), ("kh", "h"),
-    ("ph", "f"), ("ch", "sh"), ("ck", "k"), ("q", "k"), ("x", "ks"),
+    ("sch", "sh"),
+    ("tch", "ch"),
+    ("dzh", "j"),
+    ("dj", "j"),
+    ("zh", "j"),
+    ("kh", "h"),
+    ("ph", "f"),
+    ("ch", "sh"),
+    ("ck", "k"),
+    ("q", "k"),
+    ("x", "ks"),
 )
 _ALIASES = {"magomet": "muhamet", "magamet": "muhamet"}
 _VOWELS = set("aeiou")
@@ -246,12 +299,12 @@ def latin_key(s: str) -> str:
     s = re.sub(r"(.)\1+", r"\1", s)
     if s.endswith("d"):
         s = s[:-1] + "t"
-    if re.fullmatch(r"abd[aeiou]?l[aeiou](?:h[aeiou]?)?", s):   # Abdullah, Abdallah, Abdullahi
+    if re.fullmatch(r"abd[aeiou]?l[aeiou](?:h[aeiou]?)?", s):  # Abdullah, Abdallah, Abdullahi
         s = "abdala"
     else:
-        m = re.match(r"abd(?:[aeiou]l|[aeiou])?(?=[a-z]{2})", s)   # Abdul Rahman = Abdurrahman
+        m = re.match(r"abd(?:[aeiou]l|[aeiou])?(?=[a-z]{2})", s)  # Abdul Rahman = Abdurrahman
         if m:
-            s = "abd" + s[m.end():]
+            s = "abd" + s[m.end() :]
     return _ALIASES.get(s, s)
 
 
@@ -260,7 +313,7 @@ def _runs(s: str) -> list[str]:
 
 
 def _vowels_compatible(a: str, b: str) -> bool:
-    return len(a) == len(b) and all(x == y or frozenset((x, y)) in _COMPATIBLE for x, y in zip(a, b))
+    return len(a) == len(b) and all(x == y or frozenset((x, y)) in _COMPATIBLE for x, y in zip(a, b, strict=True))
 
 
 def _same_latin(a: str, b: str) -> bool:
@@ -269,7 +322,7 @@ def _same_latin(a: str, b: str) -> bool:
     ra, rb = _runs(a), _runs(b)
     if len(ra) != len(rb):
         return False
-    for x, y in zip(ra, rb):
+    for x, y in zip(ra, rb, strict=False):
         if (x[0] in _VOWELS) != (y[0] in _VOWELS):
             return False
         if x[0] in _VOWELS:
@@ -289,7 +342,7 @@ def _one_letter_apart(a: str, b: str) -> bool:
         return False
     if len(a) != len(b):
         return True
-    x, y = next((x, y) for x, y in zip(a, b) if x != y)
+    x, y = next((x, y) for x, y in zip(a, b, strict=False) if x != y)
     return (x in _VOWELS and y in _VOWELS) or frozenset((x, y)) in _SUBST_CLASSES
 
 
@@ -312,14 +365,14 @@ def _compare_latin(a: str, b: str) -> tuple[Level, float]:
     shorter = min(len(a), len(b))
     if shorter >= MIN_LEN_ONE_EDIT and _one_letter_apart(a, b):
         return "similar", jw
-    if shorter >= MIN_LEN_LONG and jw >= JW_SIMILAR \
-            and jellyfish.levenshtein_distance(a, b) <= MAX_EDITS_LONG:
+    if shorter >= MIN_LEN_LONG and jw >= JW_SIMILAR and jellyfish.levenshtein_distance(a, b) <= MAX_EDITS_LONG:
         return "similar", jw
     return "different", jw
 
 
 # ---------------------------------------------------------------------------------------------
 # Arabic script
+
 
 def _compare_arabic(ar: _Token, other: _Token) -> tuple[Level, float]:
     assert ar.arabic is not None
@@ -337,6 +390,7 @@ def _compare_arabic(ar: _Token, other: _Token) -> tuple[Level, float]:
 
 # ---------------------------------------------------------------------------------------------
 # public
+
 
 def _compare_tokens(a: _Token, b: _Token) -> tuple[Level, float]:
     if a.arabic is not None:
@@ -361,5 +415,4 @@ def compare_names(report_name: str | None, child_name: str | None) -> NameAgreem
             if best is None or key < (best[0], -best[1]):
                 best = (name_rank(level), score, a, b)
     assert best is not None
-    return NameAgreement(LEVELS[best[0]], round(best[1], 4), report_form, child_form,
-                         (best[2].display, best[3].display))
+    return NameAgreement(LEVELS[best[0]], round(best[1], 4), report_form, child_form, (best[2].display, best[3].display))

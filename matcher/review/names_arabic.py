@@ -19,33 +19,56 @@ def is_arabic(ch: str) -> bool:
     return any(lo <= o <= hi for lo, hi in ARABIC_RANGES)
 
 
-_HARAKAT = re.compile("[\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")   # vowel marks, tatweel
+_HARAKAT = re.compile("[\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")  # vowel marks, tatweel
 _AR_NORMALISE = str.maketrans({"ٱ": "ا", "ی": "ي", "ک": "ك", "ے": "ي", "ە": "ه"})
 _SLOT = "[aeiou]?"
 _CONSONANTS = {
-    "ب": "b", "ت": "t", "ج": "(?:j|g)", "ث": "(?:th|t|s)", "ح": "h", "خ": "h", "د": "d", "ذ": "(?:dh|d|z|th)",
-    "ر": "r", "ز": "z", "س": "s", "ش": "sh", "ص": "s", "ض": "(?:dh|d|z)", "ط": "t",
-    "ظ": "(?:dh|z|d)", "غ": "(?:gh|g)", "ف": "f", "ق": "(?:k|g)", "ك": "k", "ل": "l", "م": "m",
-    "ن": "n", "ه": "h", "پ": "p", "چ": "sh", "ژ": "j", "گ": "g",
+    "ب": "b",
+    "ت": "t",
+    "ج": "(?:j|g)",
+    "ث": "(?:th|t|s)",
+    "ح": "h",
+    "خ": "h",
+    "د": "d",
+    "ذ": "(?:dh|d|z|th)",
+    "ر": "r",
+    "ز": "z",
+    "س": "s",
+    "ش": "sh",
+    "ص": "s",
+    "ض": "(?:dh|d|z)",
+    "ط": "t",
+    "ظ": "(?:dh|z|d)",
+    "غ": "(?:gh|g)",
+    "ف": "f",
+    "ق": "(?:k|g)",
+    "ك": "k",
+    "ل": "l",
+    "م": "m",
+    "ن": "n",
+    "ه": "h",
+    "پ": "p",
+    "چ": "sh",
+    "ژ": "j",
+    "گ": "g",
 }
 _FINAL_DEVOICED = {"د": "t", "ذ": "(?:dh|t|z|th)", "ض": "(?:dh|t|z)", "ظ": "(?:dh|z|t)"}
 _VOWEL_LETTERS = {"ا": "[ae]", "و": "[uov]", "ي": "[ie]", "ى": "[ae]", "آ": "a"}
 _SEATS = {"أ": "[aeiou]?", "إ": "[ie]?", "ؤ": "[uo]?", "ئ": "[ie]?"}
-_SILENT = {"ع", "ء"}   # no Latin letter of their own: their vowel is the neighbouring slot
+_SILENT = {"ع", "ء"}  # no Latin letter of their own: their vowel is the neighbouring slot
 
 
 def normalise_arabic(token: str) -> str:
     t = _HARAKAT.sub("", token).translate(_AR_NORMALISE)
     t = "".join(ch for ch in t if is_arabic(ch) and unicodedata.category(ch).startswith("L"))
-    if t[:1] in "أإ" and t[1:] in {"بو", "بن"}:   # أبو, إبن: particles and heads by one spelling
+    if t[:1] in "أإ" and t[1:] in {"بو", "بن"}:  # أبو, إبن: particles and heads by one spelling
         t = "ا" + t[1:]
     return t
 
 
 def arabic_plain(t: str) -> str:
     """Spelling-insensitive Arabic form for Arabic-vs-Arabic comparison."""
-    t = t.translate(str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه",
-                                   "ؤ": "و", "ئ": "ي"})).replace("ء", "")
+    t = t.translate(str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي"})).replace("ء", "")
     return _strip_article(t)
 
 
@@ -90,7 +113,7 @@ def _word_pattern(word: str, g_for_h: bool) -> str:
         if pending_slot:
             parts.append(_SLOT)
         if unit == last and ch in _CONSONANTS:
-            parts.append(f"(?:{unit})?")   # Latin doubled letters are already single
+            parts.append(f"(?:{unit})?")  # Latin doubled letters are already single
         else:
             parts.append(unit)
         last = unit
@@ -99,11 +122,11 @@ def _word_pattern(word: str, g_for_h: bool) -> str:
 
 
 def arabic_regex(arabic: str, g_for_h: bool) -> re.Pattern[str]:
-    if "+" in arabic:   # compound: عبد+الرحمن, ابو+بكر
+    if "+" in arabic:  # compound: عبد+الرحمن, ابو+بكر
         head, rest = arabic.split("+", 1)
         rest_body = _strip_article(rest)
         if head == "عبد":
-            if rest_body == "له":   # Allah: every Latin spelling is canonically abdala
+            if rest_body == "له":  # Allah: every Latin spelling is canonically abdala
                 tail = "ala"
             else:
                 tail = _word_pattern(rest_body, g_for_h)
@@ -113,5 +136,3 @@ def arabic_regex(arabic: str, g_for_h: bool) -> re.Pattern[str]:
         return re.compile(_word_pattern(head, g_for_h) + _SLOT + body)
     alternatives = {_word_pattern(_strip_article(arabic), g_for_h), _word_pattern(arabic, g_for_h)}
     return re.compile("(?:" + "|".join(sorted(alternatives)) + ")")
-
-

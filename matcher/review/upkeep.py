@@ -18,7 +18,6 @@ from matcher.review import cohorts as coh
 from matcher.review.calibration import Calibration, calibrate
 from matcher.review.normalization import Cohort, cohorts_of_rows
 from matcher.review.templates import side_owners
-from matcher.store import repo
 from matcher.store.models import CalibrationRow, CohortRow, Embedding, Face, Media, Record
 from matcher.vectors import stack_bytes
 
@@ -28,7 +27,10 @@ COHORT_PLAN = (("child", "child"), ("report", "child"), ("report", "report"))  #
 
 
 def gallery_size(session: Session, pack: str) -> int:
-    return int(session.scalar(select(func.count(func.distinct(Media.record_id))).join(Face).join(Embedding).where(Embedding.pack == pack, Face.selected.is_(True))) or 0)
+    return int(
+        session.scalar(select(func.count(func.distinct(Media.record_id))).join(Face).join(Embedding).where(Embedding.pack == pack, Face.selected.is_(True)))
+        or 0
+    )
 
 
 def current_calibration(session: Session, services, pack: str, dim: int, prior: tuple[float, float], norm: bool, k: int) -> Calibration:
@@ -45,7 +47,11 @@ def current_calibration(session: Session, services, pack: str, dim: int, prior: 
     if norm:
         refresh_cohorts(session, services, pack, dim, k, Cohort(prior[0], prior[1], 0))
         stats = {}
-        for r in session.execute(select(CohortRow.record_id, CohortRow.mean, CohortRow.std, Record.side, CohortRow.against).join(Record, Record.id == CohortRow.record_id).where(CohortRow.pack == pack)):
+        for r in session.execute(
+            select(CohortRow.record_id, CohortRow.mean, CohortRow.std, Record.side, CohortRow.against)
+            .join(Record, Record.id == CohortRow.record_id)
+            .where(CohortRow.pack == pack)
+        ):
             if r[3] == r[4]:  # a record's cohort against its own side
                 stats[r[0]] = (r[1], r[2])
     sides = []
@@ -93,7 +99,7 @@ def refresh_cohorts(session: Session, services, pack: str, dim: int, k: int, pri
         table = coh.CohortTable(session, pack, against, k, prior)
         table.ensure(top)
         for rid, lst in top.items():
-            table.set(rid, {g: sc for g, sc in lst})
+            table.set(rid, dict(lst))
         written += table.flush()
     session.flush()
     log.info("cohorts for %s refreshed: %d lists", pack, written)

@@ -62,6 +62,9 @@ class Services:
         self._lock = threading.Lock()
         self._pipelines: dict[str, Pipeline] = {}
         self.stage_observer = None  # optional metrics hook for model stages (api.metrics sets it): (stage, seconds) -> None
+        # set by the API: MODEL_WORKERS analyses run at once, so each gets cores/MODEL_WORKERS
+        # onnxruntime threads (unless MATCHER_ORT_THREADS says otherwise), as the batch indexer does
+        self.split_cores_between_model_slots = False
 
     # ---- storage (created on first use, migrated to the latest schema) ----
     @cached_property
@@ -185,11 +188,17 @@ class Services:
         name = pack or self.settings.pack
         with self._lock:
             if name not in self._pipelines:
-                self._pipelines[name] = load_pipeline(self.settings, name)
+                self._pipelines[name] = load_pipeline(self._model_settings(), name)
             pipeline = self._pipelines[name]
         if self.stage_observer is not None and pipeline.observe is not self.stage_observer:
             pipeline.observe = self.stage_observer
         return pipeline
+
+    def _model_settings(self) -> Settings:
+        s = self.settings
+        if self.split_cores_between_model_slots and not s.ort_threads:
+            return s.model_copy(update={"ort_threads": max(1, s.threads // s.model_slots)})
+        return s
 
     def analyze_bytes(self, data: bytes, pack: str | None = None) -> AnalyzedImage:
         image = decode_image(data, self.limits)

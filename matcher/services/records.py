@@ -349,7 +349,7 @@ def deferrable_match(services, record_id: int) -> None:
     record stays marked ``needs_match`` and the next matching run finishes it."""
     services.capacity.release_early()  # the model work is done; matching does not hold a model slot
     try:
-        services.match_batcher.match([record_id])  # shared with the uploads that arrive meanwhile
+        services.match_batcher.match([record_id])  # now, or right after the run in progress (services.match_batcher)
     except Exception as exc:
         if not (isinstance(exc, IntegrityError) or is_busy(exc)):
             raise

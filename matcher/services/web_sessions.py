@@ -19,7 +19,8 @@ from sqlalchemy import delete, select, update
 
 from matcher.services.accounts import Principal
 from matcher.store.db import retrying
-from matcher.store.models import User, WebSessionRow, utcnow
+from matcher.store.models import User, utcnow
+from matcher.store.shared_state import WebSessionRow
 
 IDLE = dt.timedelta(hours=8)
 MAX_AGE = dt.timedelta(hours=24)

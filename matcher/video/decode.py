@@ -200,6 +200,4 @@ def iter_frames(data: bytes, limits: VideoLimits, stats: DecodeStats) -> Iterato
             raise CorruptVideoError("No frame of this video could be decoded. Try sending the original video again.")
         declared = stats.declared_duration
         if not stopped and declared and stats.duration + max(1.0, 2 / rate) < min(declared, limits.max_duration_s):
-            stats.warnings.append(
-                f"the video says it lasts {declared:.1f} s but only {stats.duration:.1f} s could be decoded (truncated?)"
-            )
+            stats.warnings.append(f"the video says it lasts {declared:.1f} s but only {stats.duration:.1f} s could be decoded (truncated?)")

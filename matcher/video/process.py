@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.faces.types import DetectedFace
-from matcher.video.decode import DecodeStats, VideoLimits, iter_frames
 from matcher.vectors import l2_normalize
+from matcher.video.decode import DecodeStats, VideoLimits, iter_frames
 from matcher.video.tracking import (
     FrameDetections,
     TrackerParams,
@@ -85,8 +85,8 @@ class VideoResult:
 
 @dataclass(frozen=True)
 class VideoOptions:
-    limits: VideoLimits = VideoLimits()
-    tracker: TrackerParams = TrackerParams()
+    limits: VideoLimits = field(default_factory=VideoLimits)
+    tracker: TrackerParams = field(default_factory=TrackerParams)
     faces_per_track: int = 5
 
     @classmethod
@@ -109,7 +109,7 @@ def analyze_video(data: bytes, pipeline, options: VideoOptions = VideoOptions())
     batch: list = []
 
     def flush() -> None:
-        for sample, found in zip(batch, pipeline.analyze([s.bgr for s in batch])):
+        for sample, found in zip(batch, pipeline.analyze([s.bgr for s in batch]), strict=True):
             boxes = np.array([[f.box.x1, f.box.y1, f.box.x2, f.box.y2] for f in found], np.float32).reshape(-1, 4)
             emb = np.stack([f.embedding for f in found]) if found else np.zeros((0, pipeline.dim), np.float32)
             frames.append(FrameDetections(sample.time, boxes, emb))

@@ -23,7 +23,9 @@ def admin_home(request: Request, s: WebSession = Depends(ADMIN)) -> Response:
 
 # ---- users and tokens ----
 def _users_page(request: Request, s: WebSession, svc: Services, status: int = 200, new_token: dict | None = None) -> Response:
-    return render(request, "admin_users.html", s, status, users=svc.accounts.list_users(), tokens=svc.accounts.tokens(500), roles=USER_ROLES, new_token=new_token)
+    return render(
+        request, "admin_users.html", s, status, users=svc.accounts.list_users(), tokens=svc.accounts.tokens(500), roles=USER_ROLES, new_token=new_token
+    )
 
 
 @router.get("/admin/users")
@@ -32,7 +34,14 @@ def users_page(request: Request, s: WebSession = Depends(ADMIN), svc: Services =
 
 
 @router.post("/admin/users")
-def add_user(request: Request, name: str = Form(""), user_role: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+def add_user(
+    request: Request,
+    name: str = Form(""),
+    user_role: str = Form(""),
+    csrf: str = Form(""),
+    s: WebSession = Depends(ADMIN),
+    svc: Services = Depends(get_services),
+) -> Response:
     check_csrf(s, csrf)
     try:
         svc.accounts.add_user(name.strip(), user_role, s.principal.actor)
@@ -43,7 +52,9 @@ def add_user(request: Request, name: str = Form(""), user_role: str = Form(""), 
 
 
 @router.post("/admin/tokens")
-def create_token(request: Request, user: str = Form(""), days: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+def create_token(
+    request: Request, user: str = Form(""), days: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)
+) -> Response:
     check_csrf(s, csrf)
     try:
         lifetime = float(days) if days.strip() else None
@@ -71,7 +82,14 @@ def revoke_token(token_id: Id, csrf: str = Form(""), s: WebSession = Depends(ADM
 
 # ---- audit log ----
 @router.get("/admin/audit")
-def audit_page(request: Request, actor: str = Query("", max_length=128), action: str = Query("", max_length=32), limit: int = Query(200, ge=1, le=5000), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+def audit_page(
+    request: Request,
+    actor: str = Query("", max_length=128),
+    action: str = Query("", max_length=32),
+    limit: int = Query(200, ge=1, le=5000),
+    s: WebSession = Depends(ADMIN),
+    svc: Services = Depends(get_services),
+) -> Response:
     events = svc.audit.latest(actor.strip() or None, action.strip() or None, limit)
     chain = svc.protection.audit_status()  # the whole chain at most every 5 minutes, new rows at every view
     return render(request, "admin_audit.html", s, events=events, actor=actor, action=action, limit=limit, chain=chain)
@@ -90,7 +108,9 @@ def erase_form(request: Request, record: str = Query("", max_length=20), s: WebS
 
 
 @router.post("/admin/erase/{record_id}")
-async def erase(record_id: Id, confirm: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+async def erase(
+    record_id: Id, confirm: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)
+) -> Response:
     check_csrf(s, csrf)
     found = svc.records.erase_target(record_id)
     number = found["number"] if found is not None else None
@@ -107,7 +127,16 @@ async def erase(record_id: Id, confirm: str = Form(""), csrf: str = Form(""), s:
 def health_page(request: Request, s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
     summary = svc.health.summary()
     threshold = svc.health.strong_threshold()
-    return render(request, "admin_health.html", s, counts=summary["counts"], calibration=summary["calibration"], pack=svc.settings.pack, threshold=threshold, shortlist=svc.settings.shortlist)
+    return render(
+        request,
+        "admin_health.html",
+        s,
+        counts=summary["counts"],
+        calibration=summary["calibration"],
+        pack=svc.settings.pack,
+        threshold=threshold,
+        shortlist=svc.settings.shortlist,
+    )
 
 
 @router.get("/admin/health/scores.png")

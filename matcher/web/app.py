@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from matcher.errors import MatcherError
-from matcher.web import admin, family, images, review, shelter, signin, sightings
+from matcher.web import admin, family, images, review, shelter, sightings, signin
 from matcher.web.common import HERE, PageForbidden, SignInNeeded, is_page, redirect, render, store
 from matcher.web.cookies import COOKIE, SessionStore
 

@@ -22,10 +22,7 @@ from matcher.types import Role
 from matcher.web.cookies import COOKIE, SessionStore, WebSession, same
 
 HERE = Path(__file__).parent
-PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
+PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store, private"}
 IMG_HEADERS = {"Cache-Control": "no-store, private", "Content-Security-Policy": "default-src 'none'"}
 PAGE_PREFIXES = ("/signin", "/signout", "/review", "/my", "/admin", "/img", "/shelter")

@@ -23,7 +23,17 @@ from matcher.web.cookies import WebSession
 
 router = APIRouter(include_in_schema=False)
 REPORT_FORM = ("name", "sex", "birth_year", "birth_date", "last_seen_on", "last_seen_at", "languages", "notes", "contact")
-LABELS = {"name": "Child's name", "sex": "Sex", "birth_year": "Year of birth", "birth_date": "Date of birth", "last_seen_on": "Date last seen", "last_seen_at": "Place last seen", "languages": "Languages", "notes": "Notes", "contact": "How we can reach you"}
+LABELS = {
+    "name": "Child's name",
+    "sex": "Sex",
+    "birth_year": "Year of birth",
+    "birth_date": "Date of birth",
+    "last_seen_on": "Date last seen",
+    "last_seen_at": "Place last seen",
+    "languages": "Languages",
+    "notes": "Notes",
+    "contact": "How we can reach you",
+}
 
 
 def _report_fields(form: dict) -> tuple[dict | None, list[str]]:
