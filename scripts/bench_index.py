@@ -14,10 +14,10 @@ The last line of stdout is one JSON object::
      "indexing": null,                # photos/s with 1 and 2 workers, once --archive exists
      "match": {                       # issue 12; see scripts/bench_match.py
         "synthetic": [{"records", "match_s", "records_per_s", "candidates", "true_pairs_in_queue",
-                       "old_records_per_s", "new_records_per_s", "speedup", "old_is_sample",
-                       "old": {"sample", "sample_rule", "old_calibration_s", ...}, ...}],
+                       "old_records_per_s", "new_records_per_s", "speedup", "speedup_cpu",
+                       "old_is_sample", "old": {"sample", "sample_rule", "old_calibration_s", ...}, ...}],
         "real": {"archive", "photos", "index_s", "match_s", "total_s", "photos_per_s",
-                 "match_share", ...},
+                 "match_share", "match_share_cpu", ...},
         "cohort_refresh": [{"records", "refresh_s", "cohort_lists"}, ...],
         "mirror_tta": {"off": {"photos_per_s"}, "on": {...}, "slowdown", "within_1_5x"}},
      "config": {"dim", "k", "queries", "threads", "seed"}}
@@ -27,6 +27,8 @@ Match section: the NEW matcher (``services.match_records``) runs on every record
 sample of the same records (``--old-sample``), in a copy of the same DATA_DIR, because on 10^4
 records it would take hours: ``old_records_per_s`` and ``speedup`` compare per-record rates,
 the old one measured on that sample (its one-off calibration left out), as the JSON says.
+Wall-clock figures on a machine shared with other work move with its load (``machine``
+gives the load average); the ``*_cpu`` figures (this process's CPU time) move much less.
 
 Latency is one query per call (how a report search arrives), measured around
 ``FaceIndex.search`` including its Python result conversion. Recall@k is the share of the
