@@ -21,6 +21,8 @@ run: $(VENV)/.base
 	$(VENV)/bin/matcher serve
 
 test: $(VENV)/.dev
+	$(VENV)/bin/ruff check matcher tests scripts
+	$(VENV)/bin/ruff format --check matcher tests scripts
 	$(PY) -m pytest
 
 bench: $(VENV)/.dev

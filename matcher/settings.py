@@ -119,7 +119,9 @@ class Settings(BaseSettings):
 
     # operating it (README "Operating it"): back-pressure, logs, a busy database
     model_workers: int = Field(0, ge=0, le=256, description="uploads, searches and detections analysed at once (bounded pool); 0 = number of cores")
-    model_queue: int | None = Field(None, ge=0, le=10_000, description="more that may wait for the pool before a 503 + Retry-After; default 64 (about 10 s of work on 2 cores)")
+    model_queue: int | None = Field(
+        None, ge=0, le=10_000, description="more that may wait for the pool before a 503 + Retry-After; default 64 (about 10 s of work on 2 cores)"
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="json: one JSON object per line (request id, route template; never names, notes, tokens or file names)"
     )

@@ -53,8 +53,8 @@ class BodySizeLimit:
 
     async def _refuse(self, send) -> None:
         mb = self.max_bytes / (1024 * 1024)
-        body = json.dumps(
-            {"error": {"code": "file_too_large", "message": f"The upload is larger than the {mb:.0f} MB limit."}}
-        ).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = json.dumps({"error": {"code": "file_too_large", "message": f"The upload is larger than the {mb:.0f} MB limit."}}).encode()
+        await send(
+            {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+        )
         await send({"type": "http.response.body", "body": body})

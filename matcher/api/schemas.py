@@ -88,7 +88,9 @@ class ChildPatch(ChildIn):
 
 class ImportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    folder: str = Field(..., min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f]+$", description="folder under the server's import root, one sub-folder per child")
+    folder: str = Field(
+        ..., min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f]+$", description="folder under the server's import root, one sub-folder per child"
+    )
 
 
 class DecisionIn(BaseModel):

@@ -46,7 +46,7 @@ def eval_command(
                 continue
             rows += [compare_row(r) for r in evaluate(services, gallery, probes, other.name, ("best", "support"))]
         primary["compare"] = rows
-        primary["levers"] = [lever_row(evaluate(services, gallery, probes, pack, ("best",), lv)[0]) for lv in variants(services.settings.norm_top_k)]
+        primary["levers_compare"] = [lever_row(evaluate(services, gallery, probes, pack, ("best",), lv)[0]) for lv in variants(services.settings.norm_top_k)]
     report = write_report(primary, out)
     c = report["cmc"]
     typer.echo(
@@ -57,5 +57,5 @@ def eval_command(
     )
     if compare:
         typer.echo(compare_table(report["compare"]))
-        typer.echo(levers_table(report["levers"]))
+        typer.echo(levers_table(report["levers_compare"]))
     typer.echo(f"report: {out / 'report.md'}")

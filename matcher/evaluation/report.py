@@ -127,8 +127,8 @@ def report_markdown(result: dict) -> str:
     ]
     if "compare" in result:
         lines += ["", "## Comparison (same gallery and probes)", "", compare_table(result["compare"])]
-    if "levers" in result:
-        lines += ["", "## Accuracy levers (same gallery and probes)", "", levers_table(result["levers"])]
+    if "levers_compare" in result:
+        lines += ["", "## Accuracy levers (same gallery and probes)", "", levers_table(result["levers_compare"])]
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,7 @@ Rules (``Settings.fusion``):
   face used twice) also clear the same-person hint: ``best + 0.1 * sum(max(0, s_i - t))``
   over the next distinct pairs, capped at +0.1. Only ever raises a score.
 
-Evaluated on the shared labelled photos by ``tests/test_review.py`` (both rules on the same
+Evaluated on the shared labelled photos by ``tests/integration/test_review.py`` (both rules on the same
 gallery); the default is the better one there (see README "Measured").
 """
 

@@ -127,4 +127,7 @@ class AccountService:
         """Tokens newest first with their user (never the token itself: only its hash is kept)."""
         with self.services.sessions() as session:
             query = select(Token, User.name, User.role).join(User, User.id == Token.user_id).order_by(Token.id.desc()).limit(limit)
-            return [{"id": t.id, "user": name, "role": role, "created": t.created_at, "expires": t.expires_at, "revoked": t.revoked} for t, name, role in session.execute(query)]
+            return [
+                {"id": t.id, "user": name, "role": role, "created": t.created_at, "expires": t.expires_at, "revoked": t.revoked}
+                for t, name, role in session.execute(query)
+            ]

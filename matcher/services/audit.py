@@ -10,7 +10,17 @@ from matcher.store.models import AuditEvent
 
 
 def _event_dict(e: AuditEvent) -> dict:
-    return {"id": e.id, "at": e.at, "actor": e.actor, "role": e.role, "action": e.action, "object_type": e.object_type, "object_id": e.object_id, "request_id": e.request_id, "details": e.details}
+    return {
+        "id": e.id,
+        "at": e.at,
+        "actor": e.actor,
+        "role": e.role,
+        "action": e.action,
+        "object_type": e.object_type,
+        "object_id": e.object_id,
+        "request_id": e.request_id,
+        "details": e.details,
+    }
 
 
 class AuditLog:

@@ -41,6 +41,8 @@ from matcher.types import Role
 FORMAT = "matcher-backup"
 SQLITE_FILE = "matcher.db"
 PG_FILE = "database.dump"
+
+
 def _libpq_url(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1]
 
@@ -79,7 +81,9 @@ def _snapshot_postgres(services, out: Path) -> tuple[set[str], dict]:
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         dump = subprocess.run(
             ["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}", f"--file={out / PG_FILE}", f"--dbname={url}"],
-            capture_output=True, text=True, timeout=24 * 3600,
+            capture_output=True,
+            text=True,
+            timeout=24 * 3600,
         )
         if dump.returncode != 0:
             raise BackupError(f"pg_dump failed: {dump.stderr.strip()[:500]}")
@@ -114,14 +118,25 @@ def write_backup(services, out: Path, actor: str) -> dict:
         key_ids.add(sealed_key_id(raw) or "clear")
     head = db.pop("audit")
     manifest = {
-        "format": FORMAT, "version": 1, "created_at": utcnow().isoformat(timespec="seconds") + "Z",
+        "format": FORMAT,
+        "version": 1,
+        "created_at": utcnow().isoformat(timespec="seconds") + "Z",
         "database": {**db, "sha256": sha256_file(out / db["file"])},
-        "blobs": copied, "vanished": vanished, "key_ids": sorted(key_ids),
+        "blobs": copied,
+        "vanished": vanished,
+        "key_ids": sorted(key_ids),
         "audit": {"head": head[0] if head else None, "rows": head[1] if head else 0},
     }
     _fsync_tree(out)
     atomic_write(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
-    return {"path": str(out), "blobs": len(copied), "vanished": len(vanished), "database": manifest["database"], "key_ids": manifest["key_ids"], "audit": manifest["audit"]}
+    return {
+        "path": str(out),
+        "blobs": len(copied),
+        "vanished": len(vanished),
+        "database": manifest["database"],
+        "key_ids": manifest["key_ids"],
+        "audit": manifest["audit"],
+    }
 
 
 def _fsync_tree(root: Path) -> None:
@@ -186,7 +201,9 @@ def _check_keys(services, manifest: dict) -> None:
         return
     path = services.settings.data_key_path
     if not path.exists():
-        raise DataKeyError(f"the backup's blobs are sealed with data key(s) {', '.join(needed)}; put the key file that holds them at {path} (MATCHER_DATA_KEY_FILE)")
+        raise DataKeyError(
+            f"the backup's blobs are sealed with data key(s) {', '.join(needed)}; put the key file that holds them at {path} (MATCHER_DATA_KEY_FILE)"
+        )
     ring = load_keyring(path)
     lacking = [k for k in needed if k not in ring.keys]
     if lacking:
@@ -201,7 +218,9 @@ def _restore_database(services, source: Path, manifest: dict, postgres: bool) ->
     if postgres:
         done = subprocess.run(
             ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={_libpq_url(settings.sqlalchemy_url)}", str(file)],
-            capture_output=True, text=True, timeout=24 * 3600,
+            capture_output=True,
+            text=True,
+            timeout=24 * 3600,
         )
         if done.returncode != 0:
             raise BackupError(f"pg_restore failed: {done.stderr.strip()[:500]}")
@@ -238,9 +257,15 @@ def restore_backup(services, source: Path, actor: str) -> dict:
     retention = services.protection.retention()
     chain = services.protection.verify_audit()
     return {
-        "blobs": len(manifest["blobs"]), "database": manifest["database"]["kind"], "backup_created_at": manifest["created_at"],
-        "erasures_reapplied": len(reapplied), "sweep": sweep, "indexes_rebuilt": sum(p["count"] for p in indexes.problems),
-        "retention": retention, "audit": chain.line(), "audit_ok": chain.ok,
+        "blobs": len(manifest["blobs"]),
+        "database": manifest["database"]["kind"],
+        "backup_created_at": manifest["created_at"],
+        "erasures_reapplied": len(reapplied),
+        "sweep": sweep,
+        "indexes_rebuilt": sum(p["count"] for p in indexes.problems),
+        "retention": retention,
+        "audit": chain.line(),
+        "audit_ok": chain.ok,
         "missing_blobs": len(still_needed),  # > 0: erased after the snapshot but absent from the erasure log
     }
 
@@ -264,10 +289,16 @@ def reapply_erasures(services, principal) -> list[tuple[str, str]]:
             services.records.erase(principal, record_id, reason="erasure_reapplied")
         else:
             with services.sessions.begin() as session:
-                session.add(Erasure(
-                    side=entry.side, external_id=entry.number, media_sha256=list(entry.media_sha256), blob_sha256=list(entry.blob_sha256),
-                    erased_at=entry.erased_at, erased_by=entry.erased_by,
-                ))
+                session.add(
+                    Erasure(
+                        side=entry.side,
+                        external_id=entry.number,
+                        media_sha256=list(entry.media_sha256),
+                        blob_sha256=list(entry.blob_sha256),
+                        erased_at=entry.erased_at,
+                        erased_by=entry.erased_by,
+                    )
+                )
                 repo.audit(session, principal.actor, principal.role, "erasure_reapplied", entry.side, None, number=entry.number, record="not in the backup")
         done.append((entry.side, entry.number))
     return done

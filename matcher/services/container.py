@@ -209,9 +209,7 @@ class Services:
         """Read a local file, refusing oversized ones before reading them."""
         size = path.stat().st_size
         if size > self.limits.max_bytes:
-            raise FileTooLargeError(
-                f"{path.name} is {size / 1e6:.1f} MB; the limit is {self.limits.max_bytes / 1e6:.0f} MB."
-            )
+            raise FileTooLargeError(f"{path.name} is {size / 1e6:.1f} MB; the limit is {self.limits.max_bytes / 1e6:.0f} MB.")
         return path.read_bytes()
 
     def analyze_file(self, path: Path, pack: str | None = None) -> AnalyzedImage:

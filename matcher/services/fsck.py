@@ -83,8 +83,7 @@ def references(services) -> References:
 def tombstones(session) -> list[LoggedErasure]:
     rows = session.scalars(select(Erasure).order_by(Erasure.id))
     return [
-        LoggedErasure(e.side, e.external_id, e.erased_at, e.erased_by, tuple(e.media_sha256 or ()), tuple(e.blob_sha256 or e.media_sha256 or ()))
-        for e in rows
+        LoggedErasure(e.side, e.external_id, e.erased_at, e.erased_by, tuple(e.media_sha256 or ()), tuple(e.blob_sha256 or e.media_sha256 or ())) for e in rows
     ]
 
 
@@ -160,7 +159,13 @@ def fsck(services, dry_run: bool = False, deep: bool = False, grace_s: float = G
 
     missing = sorted(refs.live - stored)
     media_ids = sorted(i for sha in missing for i in refs.live_media.get(sha, ()))
-    report.add("missing_blob", len(missing), False, f"rows point at blobs that are gone (media ids {media_ids[:20]}{'…' if len(media_ids) > 20 else ''}; face crops otherwise): restore them from a backup", repairable=False)
+    report.add(
+        "missing_blob",
+        len(missing),
+        False,
+        f"rows point at blobs that are gone (media ids {media_ids[:20]}{'…' if len(media_ids) > 20 else ''}; face crops otherwise): restore them from a backup",
+        repairable=False,
+    )
 
     _check_sealing(services, stored & refs.all, report, act, deep)
     check_indexes(services, report, act)
@@ -204,8 +209,11 @@ def _check_sealing(services, hashes: set[str], report: FsckReport, act: bool, de
 def check_indexes(services, report: FsckReport, act: bool) -> None:
     with services.sessions() as session:
         pairs = session.execute(
-            select(Record.side, Embedding.pack, Embedding.dim).join(Face, Face.id == Embedding.face_id)
-            .join(Media, Media.id == Face.media_id).join(Record, Record.id == Media.record_id).distinct()
+            select(Record.side, Embedding.pack, Embedding.dim)
+            .join(Face, Face.id == Embedding.face_id)
+            .join(Media, Media.id == Face.media_id)
+            .join(Record, Record.id == Media.record_id)
+            .distinct()
         ).all()
         expected = {(side, pack): (dim, repo.side_face_ids(session, side, pack)) for side, pack, dim in pairs}
     bad = []

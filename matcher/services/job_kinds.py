@@ -71,7 +71,10 @@ def _finish_stored(services, who: Principal, record_id: int, side: str, media_id
     pack = services.pack_info()
     with services.sessions() as session:
         rows = session.execute(
-            select(Face.id, Embedding.vector).join(Embedding).where(Face.media_id == media_id, Face.selected.is_(True), Embedding.pack == pack.name).order_by(Face.id)
+            select(Face.id, Embedding.vector)
+            .join(Embedding)
+            .where(Face.media_id == media_id, Face.selected.is_(True), Embedding.pack == pack.name)
+            .order_by(Face.id)
         ).all()
         pending = bool(session.scalar(select(Record.needs_match).where(Record.id == record_id)))
     if rows:

@@ -119,7 +119,9 @@ class JobService:
     def submit(self, kind: str, owner_id: int | None, payload: dict, record_id: int | None = None) -> Job:
         """Queue work; committed before this returns, so it survives a restart."""
         with self._sessions.begin() as session:
-            row = JobRow(id=uuid.uuid4().hex, kind=kind, owner_id=owner_id, record_id=record_id, payload=payload, state=JobStatus.QUEUED, attempts=0, created_at=utcnow())
+            row = JobRow(
+                id=uuid.uuid4().hex, kind=kind, owner_id=owner_id, record_id=record_id, payload=payload, state=JobStatus.QUEUED, attempts=0, created_at=utcnow()
+            )
             session.add(row)
             session.flush()
             job = Job.of(row)
@@ -236,13 +238,22 @@ class JobService:
         failed = []
         with self._sessions() as session:
             running = session.scalars(select(JobRow).where(JobRow.state == JobStatus.RUNNING)).all()
-            lost = [(r.id, r.locked_by, r.attempts) for r in running if (r.heartbeat_at is None or r.heartbeat_at < stale_before) or _local_pid_is_gone(r.locked_by, here)]
+            lost = [
+                (r.id, r.locked_by, r.attempts)
+                for r in running
+                if (r.heartbeat_at is None or r.heartbeat_at < stale_before) or _local_pid_is_gone(r.locked_by, here)
+            ]
         for job_id, holder, attempts in lost:
             give_up = attempts >= MAX_ATTEMPTS
             values = (
-                {"state": JobStatus.FAILED, "finished_at": now, "error_code": "job_interrupted",
-                 "error_message": f"The work was interrupted {attempts} times (the process running it stopped) and is not tried again."}
-                if give_up else {"state": JobStatus.QUEUED, "locked_by": None, "heartbeat_at": None}
+                {
+                    "state": JobStatus.FAILED,
+                    "finished_at": now,
+                    "error_code": "job_interrupted",
+                    "error_message": f"The work was interrupted {attempts} times (the process running it stopped) and is not tried again.",
+                }
+                if give_up
+                else {"state": JobStatus.QUEUED, "locked_by": None, "heartbeat_at": None}
             )
             with self._sessions.begin() as session:
                 changed = session.execute(

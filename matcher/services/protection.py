@@ -96,7 +96,14 @@ class DataProtection:
         if retired and not keep_old:
             keys.save(KeyRing(ring.active, {ring.active: ring.active_key}))
         log.warning("data key rotation: %d of %d blob(s) re-sealed under key %s", resealed, total, ring.active)
-        return {"active": ring.active, "started": started, "resealed": resealed, "blobs": total, "retired": [] if keep_old else retired, "kept": retired if keep_old else []}
+        return {
+            "active": ring.active,
+            "started": started,
+            "resealed": resealed,
+            "blobs": total,
+            "retired": [] if keep_old else retired,
+            "kept": retired if keep_old else [],
+        }
 
     def key_status(self) -> dict:
         store = self.services.blobs
@@ -107,9 +114,12 @@ class DataProtection:
             kid = store.key_id(sha) or "clear"
             by_key[kid] = by_key.get(kid, 0) + 1
         return {
-            "encrypt": store.encrypt, "key_file": str(keys.path) if keys is not None else None,
-            "active": ring.active if ring else None, "keys": sorted(ring.keys) if ring else [],
-            "rotation_in_progress": bool(ring and len(ring.keys) > 1), "blobs_by_key": by_key,
+            "encrypt": store.encrypt,
+            "key_file": str(keys.path) if keys is not None else None,
+            "active": ring.active if ring else None,
+            "keys": sorted(ring.keys) if ring else [],
+            "rotation_in_progress": bool(ring and len(ring.keys) > 1),
+            "blobs_by_key": by_key,
         }
 
     # ---- sweeps ----

@@ -19,9 +19,6 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from matcher.services.accounts import Principal
-from matcher.imaging import strip_metadata
-from matcher.ingest.worker import PhotoResult, analyze_bytes, video_options
 from matcher.errors import (
     ConflictError,
     CorruptImageError,
@@ -36,8 +33,11 @@ from matcher.errors import (
     NotFoundError,
     UnsupportedMediaError,
 )
+from matcher.imaging import strip_metadata
 from matcher.ingest.persist import store_media, write_blobs
+from matcher.ingest.worker import PhotoResult, analyze_bytes, video_options
 from matcher.review import cohorts
+from matcher.services.accounts import Principal
 from matcher.sightings.store import forget_record as forget_sightings
 from matcher.sightings.store import used_elsewhere as blob_in_use
 from matcher.store import index_state, repo
@@ -52,7 +52,6 @@ from matcher.store.models import (
 )
 from matcher.types import FamilyStatus, RecordStatus, Role, Side
 from matcher.vectors import stack_bytes
-
 
 log = logging.getLogger(__name__)
 SIDE_ROLES = {Side.REPORT: (Role.FAMILY, Role.REVIEWER, Role.ADMIN), Side.CHILD: (Role.SHELTER, Role.REVIEWER, Role.ADMIN)}
@@ -73,9 +72,7 @@ def report_status(session: Session, record: Record) -> str:
     """What a family is told: received, under review, or closed — never more."""
     if record.status in (RecordStatus.CLOSED, RecordStatus.WITHDRAWN):
         return FamilyStatus.CLOSED
-    indexed = session.scalar(
-        select(func.count()).select_from(Face).join(Media).where(Media.record_id == record.id, Face.selected.is_(True))
-    )
+    indexed = session.scalar(select(func.count()).select_from(Face).join(Media).where(Media.record_id == record.id, Face.selected.is_(True)))
     return FamilyStatus.UNDER_REVIEW if indexed else FamilyStatus.RECEIVED
 
 
@@ -103,7 +100,14 @@ def public_record(session: Session, record: Record, principal: Principal) -> dic
     else:
         out["status"] = record.status
     out["media"] = [
-        {"id": m.id, "kind": m.kind, "original_name": m.original_name, "faces": m.face_count, "received_at": m.received_at.isoformat(), "age_at_photo": m.age_at_photo}
+        {
+            "id": m.id,
+            "kind": m.kind,
+            "original_name": m.original_name,
+            "faces": m.face_count,
+            "received_at": m.received_at.isoformat(),
+            "age_at_photo": m.age_at_photo,
+        }
         for m in sorted(record.media, key=lambda m: m.id)
     ]
     return out
@@ -150,7 +154,6 @@ class RecordService:
         number = fields.pop("number", None) or f"{'R' if side == Side.REPORT else 'C'}-{dt.date.today():%Y%m%d}-{secrets.token_hex(3)}"
         with self.services.sessions.begin() as session:
             if repo.get_record(session, side, number) is not None:
-
                 raise ConflictError(f"a {side} record numbered {number} already exists")
             record = repo.upsert_record(session, side, number, fields)
             if side == Side.REPORT:
@@ -202,7 +205,19 @@ class RecordService:
         with svc.upload_journal.holding(written):  # a process killed before the commit: its blobs go at the next start
             return self._store(principal, record_id, side, result, pack.name, filename, auto, age_at_photo, dated, written)
 
-    def _store(self, principal: Principal, record_id: int, side: str, result: PhotoResult, pack: str, filename: str | None, auto: bool, age_at_photo, dated, written: set[str]) -> UploadOutcome:
+    def _store(
+        self,
+        principal: Principal,
+        record_id: int,
+        side: str,
+        result: PhotoResult,
+        pack: str,
+        filename: str | None,
+        auto: bool,
+        age_at_photo,
+        dated,
+        written: set[str],
+    ) -> UploadOutcome:
         """Blobs, then rows in one transaction, then index and match (``upload``'s second half)."""
         svc = self.services
         try:
@@ -263,7 +278,12 @@ class RecordService:
             # not an append: other processes apply it before their next search (first: lock order, see store.index_state)
             index_state.bump(session, side, pack, removed=dropped, added=[face.id])
             # one statement, not one flag per loaded row: two picks at the same moment leave exactly one chosen face
-            session.execute(update(Face).where(Face.media_id == face.media_id).values(selected=case((Face.id == face.id, True), else_=False)).execution_options(synchronize_session=False))
+            session.execute(
+                update(Face)
+                .where(Face.media_id == face.media_id)
+                .values(selected=case((Face.id == face.id, True), else_=False))
+                .execution_options(synchronize_session=False)
+            )
             repo.audit(session, principal.actor, principal.role, "face_pick", "face", str(face.id), record=record.id)
         # not remove/add by hand: a concurrent pick's changes must apply in commit order, which
         # catching up with the database's change log does (index.manager); then saved
@@ -334,8 +354,21 @@ class RecordService:
             cohorts.forget(session, {record.id})  # its scores leave other records' cohorts too
             crop_shas += sorted(forget_sightings(session, record.id))  # its sightings' crops, sources only they used
             session.delete(record)
-            session.add(Erasure(side=side, external_id=number, media_sha256=media_shas, erased_by=principal.actor, blob_sha256=sorted({*media_shas, *crop_shas})))
-            repo.audit(session, principal.actor, principal.role, reason, side, str(record_id), number=number, media=len(media_shas), faces=len(face_ids), candidates=len(candidates))
+            session.add(
+                Erasure(side=side, external_id=number, media_sha256=media_shas, erased_by=principal.actor, blob_sha256=sorted({*media_shas, *crop_shas}))
+            )
+            repo.audit(
+                session,
+                principal.actor,
+                principal.role,
+                reason,
+                side,
+                str(record_id),
+                number=number,
+                media=len(media_shas),
+                faces=len(face_ids),
+                candidates=len(candidates),
+            )
         if face_ids:
             self.services.indexes.remove(side, info.name, info.embedding_dim, np.array(face_ids, np.int64))
         self._delete_unreferenced({*media_shas, *crop_shas})  # a crash before this: services.fsck finishes it
@@ -359,7 +392,15 @@ def deferrable_match(services, record_id: int) -> None:
 def _faces_of(session: Session, media_id: int) -> list[dict]:
     faces = session.scalars(select(Face).where(Face.media_id == media_id).order_by(Face.id)).all()
     return [
-        {"id": f.id, "box": [round(v, 1) for v in (f.x1, f.y1, f.x2, f.y2)], "quality": round(f.quality, 3), "selected": f.selected, "time": f.frame_time, "track": f.track, "crop_url": f"/v1/faces/{f.id}/crop"}
+        {
+            "id": f.id,
+            "box": [round(v, 1) for v in (f.x1, f.y1, f.x2, f.y2)],
+            "quality": round(f.quality, 3),
+            "selected": f.selected,
+            "time": f.frame_time,
+            "track": f.track,
+            "crop_url": f"/v1/faces/{f.id}/crop",
+        }
         for f in faces
     ]
 

@@ -44,12 +44,19 @@ def apply_retention(services, dry_run: bool = False, now: dt.datetime | None = N
 
     s = services.settings
     now = now or utcnow()
-    out = {"dry_run": dry_run, "policy": {"originals_days": s.retention_originals_days, "closed_days": s.retention_closed_days, "rejected_days": s.retention_rejected_days}}
+    out = {
+        "dry_run": dry_run,
+        "policy": {"originals_days": s.retention_originals_days, "closed_days": s.retention_closed_days, "rejected_days": s.retention_rejected_days},
+    }
     out["originals_purged"] = _purge_originals(services, now - dt.timedelta(days=s.retention_originals_days), now, dry_run) if s.retention_originals_days else 0
     if s.retention_closed_days:
         cutoff = now - dt.timedelta(days=s.retention_closed_days)
         with services.sessions() as session:
-            due = list(session.scalars(select(Record.id).where(Record.status.in_((RecordStatus.CLOSED, RecordStatus.WITHDRAWN)), Record.updated_at < cutoff).order_by(Record.id)))
+            due = list(
+                session.scalars(
+                    select(Record.id).where(Record.status.in_((RecordStatus.CLOSED, RecordStatus.WITHDRAWN)), Record.updated_at < cutoff).order_by(Record.id)
+                )
+            )
         if not dry_run:
             principal = SystemPrincipal("retention")
             for record_id in due:
@@ -60,15 +67,18 @@ def apply_retention(services, dry_run: bool = False, now: dt.datetime | None = N
         out["records_erased"] = 0
     out["evidence_trimmed"] = _trim_rejected(services, now - dt.timedelta(days=s.retention_rejected_days), now, dry_run) if s.retention_rejected_days else 0
     if not dry_run and (out["originals_purged"] or out["records_erased"] or out["evidence_trimmed"]):
-        log.warning("retention: %d original(s) purged, %d record(s) erased, %d evidence trimmed", out["originals_purged"], out["records_erased"], out["evidence_trimmed"])
+        log.warning(
+            "retention: %d original(s) purged, %d record(s) erased, %d evidence trimmed",
+            out["originals_purged"],
+            out["records_erased"],
+            out["evidence_trimmed"],
+        )
     return out
 
 
 def _purge_originals(services, cutoff: dt.datetime, now: dt.datetime, dry_run: bool) -> int:
     with services.sessions() as session:
-        due = list(session.scalars(
-            select(Media.id).where(Media.purged_at.is_(None), Media.face_count > 0, Media.received_at < cutoff).order_by(Media.id)
-        ))
+        due = list(session.scalars(select(Media.id).where(Media.purged_at.is_(None), Media.face_count > 0, Media.received_at < cutoff).order_by(Media.id)))
     if dry_run:
         return len(due)
     for start in range(0, len(due), BATCH):
@@ -96,7 +106,9 @@ def _delete_unused_originals(services, hashes: set[str]) -> None:
 
 def _trim_rejected(services, cutoff: dt.datetime, now: dt.datetime, dry_run: bool) -> int:
     with services.sessions() as session:
-        rows = session.execute(select(Candidate.id, Candidate.evidence).where(Candidate.status == CandidateStatus.REJECTED, Candidate.updated_at < cutoff).order_by(Candidate.id)).all()
+        rows = session.execute(
+            select(Candidate.id, Candidate.evidence).where(Candidate.status == CandidateStatus.REJECTED, Candidate.updated_at < cutoff).order_by(Candidate.id)
+        ).all()
         due = [cid for cid, ev in rows if not (ev or {}).get("trimmed_at")]
     if dry_run:
         return len(due)

@@ -29,7 +29,16 @@ RECORD_FIELDS = ("side", "external_id", "name", "sex", "birth_year", "shelter", 
 def candidate_dict(session: Session, c: Candidate) -> dict:
     """A candidate as reviewers see it in lists: both record numbers, score, rate, status."""
     report, child = session.get(Record, c.report_id), session.get(Record, c.child_id)
-    return {"id": c.id, "kind": c.kind, "report_id": report.external_id, "child_id": child.external_id, "score": round(c.score, 4), "fmr": c.fmr, "status": c.status, "evidence": c.evidence}
+    return {
+        "id": c.id,
+        "kind": c.kind,
+        "report_id": report.external_id,
+        "child_id": child.external_id,
+        "score": round(c.score, 4),
+        "fmr": c.fmr,
+        "status": c.status,
+        "evidence": c.evidence,
+    }
 
 
 def record_dict(record: Record) -> dict:
@@ -92,7 +101,9 @@ class ReviewService:
         n, use_age, use_name = self._ranking()
         with self.services.sessions() as session:
             rows = rq.load_rows(session, CandidateKind.MATCH, None if status == "all" else status)
-            duplicates = session.scalar(select(func.count()).select_from(Candidate).where(Candidate.kind == CandidateKind.DUPLICATE, Candidate.status == CandidateStatus.OPEN))
+            duplicates = session.scalar(
+                select(func.count()).select_from(Candidate).where(Candidate.kind == CandidateKind.DUPLICATE, Candidate.status == CandidateStatus.OPEN)
+            )
         groups = rq.group_by_report([r for r in rows if rq.keep(r, flag, shelter, max_gap)], n, use_age, use_name)
         pages = max(1, -(-len(groups) // per_page))
         page = min(max(page, 1), pages)
@@ -161,12 +172,17 @@ class ReviewService:
             for p in ((case.get("evidence") or {}).get("pairs") or [])[:limit]:
                 rf, cf = session.get(Face, p["report_face"]), session.get(Face, p["child_face"])
                 if rf is not None and cf is not None:
-                    pairs.append({
-                        "score": p["score"], "report_face": rf.id, "child_face": cf.id,
-                        "report_media": rf.media_id if rf.media.kind == MediaKind.PHOTO else None,
-                        "child_media": cf.media_id if cf.media.kind == MediaKind.PHOTO else None,
-                        "report_age": rf.media.age_at_photo, "child_age": cf.media.age_at_photo,  # as given with the upload
-                    })
+                    pairs.append(
+                        {
+                            "score": p["score"],
+                            "report_face": rf.id,
+                            "child_face": cf.id,
+                            "report_media": rf.media_id if rf.media.kind == MediaKind.PHOTO else None,
+                            "child_media": cf.media_id if cf.media.kind == MediaKind.PHOTO else None,
+                            "report_age": rf.media.age_at_photo,
+                            "child_age": cf.media.age_at_photo,  # as given with the upload
+                        }
+                    )
         return pairs
 
     def others_of_report(self, candidate_id: int, limit: int = 50) -> list[dict]:

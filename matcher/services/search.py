@@ -5,7 +5,7 @@ search with one photo (API ``/v1/search``, ``matcher search``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
@@ -48,13 +48,23 @@ class SearchCandidate:
     name: str | None = None  # name agreement level, when a name was given
 
     def as_dict(self) -> dict:
-        out = {"record_id": self.record_id, "score": round(self.score, 4), "raw_score": round(self.raw_score, 4), "face_id": self.face_id, "media": self.media, "query_face": self.query_face, "plausible": self.plausible}
+        out = {
+            "record_id": self.record_id,
+            "score": round(self.score, 4),
+            "raw_score": round(self.raw_score, 4),
+            "face_id": self.face_id,
+            "media": self.media,
+            "query_face": self.query_face,
+            "plausible": self.plausible,
+        }
         if self.name is not None:
             out["name"] = self.name
         return out
 
 
-def search_records(session: Session, index: FaceIndex, queries: np.ndarray, top_k: int, ranking: Ranking | None = None, facts: QueryFacts | None = None, side: str = "child") -> list[SearchCandidate]:
+def search_records(
+    session: Session, index: FaceIndex, queries: np.ndarray, top_k: int, ranking: Ranking | None = None, facts: QueryFacts | None = None, side: str = "child"
+) -> list[SearchCandidate]:
     """Records of one side ranked for a query photo with the same rules as matching: best
     face per record, S-norm (query cohort: its K best records here; record cohort: stored),
     plausibility first (when ``facts`` say something), then the name inside the list."""
@@ -112,21 +122,31 @@ class Ranking:
     pack: str = ""
     norm: bool = False
     k: int = 20
-    prior: Cohort = Cohort(0.15, 0.1, 0)
+    prior: Cohort = field(default_factory=lambda: Cohort(0.15, 0.1, 0))
     use_age: bool = True
     use_name: bool = True
     neighbours: int = 100
 
     @classmethod
     def from_settings(cls, settings, info) -> Ranking:
-        return cls(info.name, settings.score_norm == "snorm", settings.norm_top_k, prior_cohort(*info.impostor_prior), settings.age_ranking, settings.name_ranking, settings.match_neighbours)
+        return cls(
+            info.name,
+            settings.score_norm == "snorm",
+            settings.norm_top_k,
+            prior_cohort(*info.impostor_prior),
+            settings.age_ranking,
+            settings.name_ranking,
+            settings.match_neighbours,
+        )
 
 
 class SearchService:
     def __init__(self, services) -> None:
         self.services = services
 
-    def photo(self, data: bytes, side: str, top_k: int, actor: str, role: str, pack: str | None = None, request_id: str | None = None, facts: QueryFacts | None = None) -> tuple[AnalyzedImage, list[SearchCandidate]]:
+    def photo(
+        self, data: bytes, side: str, top_k: int, actor: str, role: str, pack: str | None = None, request_id: str | None = None, facts: QueryFacts | None = None
+    ) -> tuple[AnalyzedImage, list[SearchCandidate]]:
         """Faces of one photo searched against one side; audited (invariant 4). Names and
         facts given with the search are not written to the audit log (only that they were given)."""
         if top_k < 1 or top_k > 1000:
@@ -139,8 +159,15 @@ class SearchService:
         with svc.sessions.begin() as session:
             candidates = search_records(session, index, queries, top_k, ranking, facts, side)
             repo.audit(
-                session, actor, role, "search", "side", side, request_id,
-                faces=len(analyzed.faces), results=[c.record_id for c in candidates],
+                session,
+                actor,
+                role,
+                "search",
+                "side",
+                side,
+                request_id,
+                faces=len(analyzed.faces),
+                results=[c.record_id for c in candidates],
                 facts_given=sorted(k for k, v in (facts.__dict__ if facts else {}).items() if v is not None),
             )
         return analyzed, candidates

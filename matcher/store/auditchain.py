@@ -62,7 +62,9 @@ class ChainReport:
         return f"chain BROKEN at row #{self.broken_id}: {self.reason}"
 
 
-def verify(rows: Iterable[tuple[int, dict, str | None, str | None]], head: tuple[str, int] | None, start: tuple[str, int, int] = (GENESIS, 0, 0)) -> ChainReport:
+def verify(
+    rows: Iterable[tuple[int, dict, str | None, str | None]], head: tuple[str, int] | None, start: tuple[str, int, int] = (GENESIS, 0, 0)
+) -> ChainReport:
     """Walk rows in id order: ``(id, fields, prev_hash, hash)``; ``head`` = (hash, rows) of
     the chain head, None when the table holding it has no row. Stops at the first break.
     ``start`` = (hash, rows, last id) of a prefix already verified, when ``rows`` are the
@@ -81,5 +83,7 @@ def verify(rows: Iterable[tuple[int, dict, str | None, str | None]], head: tuple
         return ChainReport(False, n, prev, None, "the chain head is missing")
     head_hash, head_rows = head
     if head_hash != prev or head_rows != n:
-        return ChainReport(False, n, prev, last_id + 1, f"the chain head expects {head_rows} rows ending in {head_hash[:16]}…; the newest rows were deleted or edited")
+        return ChainReport(
+            False, n, prev, last_id + 1, f"the chain head expects {head_rows} rows ending in {head_hash[:16]}…; the newest rows were deleted or edited"
+        )
     return ChainReport(True, n, prev, last_id=last_id)

@@ -39,7 +39,9 @@ def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         # enough connections for every request thread (anyio's 40) plus the job worker and timers:
         # a request must wait for SQLite's lock, not for a pooled connection
-        engine = create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}, pool_size=20, max_overflow=40, pool_timeout=busy_timeout_s)
+        engine = create_engine(
+            url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}, pool_size=20, max_overflow=40, pool_timeout=busy_timeout_s
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:

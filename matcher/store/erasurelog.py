@@ -34,15 +34,23 @@ class LoggedErasure:
 
     def as_json(self) -> dict:
         return {
-            "side": self.side, "number": self.number, "erased_at": self.key[2], "erased_by": self.erased_by,
-            "media_sha256": list(self.media_sha256), "blob_sha256": list(self.blob_sha256),
+            "side": self.side,
+            "number": self.number,
+            "erased_at": self.key[2],
+            "erased_by": self.erased_by,
+            "media_sha256": list(self.media_sha256),
+            "blob_sha256": list(self.blob_sha256),
         }
 
     @classmethod
     def from_json(cls, body: dict) -> LoggedErasure:
         return cls(
-            body["side"], body["number"], dt.datetime.fromisoformat(body["erased_at"]), body.get("erased_by", ""),
-            tuple(body.get("media_sha256") or ()), tuple(body.get("blob_sha256") or ()),
+            body["side"],
+            body["number"],
+            dt.datetime.fromisoformat(body["erased_at"]),
+            body.get("erased_by", ""),
+            tuple(body.get("media_sha256") or ()),
+            tuple(body.get("blob_sha256") or ()),
         )
 
 

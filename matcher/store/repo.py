@@ -49,9 +49,7 @@ def upsert_record(session: Session, side: str, external_id: str, fields: dict) -
 
 def known_media(session: Session, side: str, external_id: str) -> set[str]:
     """sha256 of the media already stored for one record."""
-    rows = session.scalars(
-        select(Media.sha256).join(Record).where(Record.side == side, Record.external_id == external_id)
-    )
+    rows = session.scalars(select(Media.sha256).join(Record).where(Record.side == side, Record.external_id == external_id))
     return set(rows)
 
 
@@ -114,15 +112,21 @@ def face_hits(session: Session, face_ids: Iterable[int]) -> dict[int, FaceHit]:
     return {r[0]: FaceHit(r[0], r[1], r[2], r[3], r[4]) for r in rows}
 
 
-def audit(session: Session, actor: str, role: str, action: str, object_type: str | None = None, object_id: str | None = None, request_id: str | None = None, **details) -> None:
+def audit(
+    session: Session, actor: str, role: str, action: str, object_type: str | None = None, object_id: str | None = None, request_id: str | None = None, **details
+) -> None:
     """Record one audit event: the only way audit rows are written. The row itself is
     written when the transaction commits (``_write_audit_chain``), chained to the row
     before it (``store.auditchain``); a transaction that rolls back leaves none."""
     fields = {
-        "at": utcnow(), "actor": str(actor), "role": str(role), "action": str(action),
+        "at": utcnow(),
+        "actor": str(actor),
+        "role": str(role),
+        "action": str(action),
         "object_type": None if object_type is None else str(object_type),
         "object_id": None if object_id is None else str(object_id),
-        "request_id": request_id, "details": auditchain.normalise_details(details),
+        "request_id": request_id,
+        "details": auditchain.normalise_details(details),
     }
     session.info.setdefault(_AUDIT_PENDING, []).append(fields)
 

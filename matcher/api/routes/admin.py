@@ -39,7 +39,9 @@ def revoke_token(token_id: Id, who: Principal = Depends(ADMIN), svc: Services = 
 
 
 @router.get("/audit")
-def audit(since: dt.datetime | None = None, limit: int = Query(1000, ge=1, le=100_000), who: Principal = Depends(ADMIN), svc: Services = Depends(get_services)) -> list[dict]:
+def audit(
+    since: dt.datetime | None = None, limit: int = Query(1000, ge=1, le=100_000), who: Principal = Depends(ADMIN), svc: Services = Depends(get_services)
+) -> list[dict]:
     return svc.audit.events(since.replace(tzinfo=None) if since else None, limit)
 
 
@@ -53,4 +55,6 @@ async def erase_record(record_id: Id, who: Principal = Depends(ADMIN), svc: Serv
 def export_case(candidate_id: Id, request: Request, who: Principal = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
     """A confirmed case for the verification team: ZIP of case.json and the face crops (audited)."""
     data = svc.export.case(candidate_id, who.actor, who.role, request_id(request))
-    return Response(data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="case-{candidate_id}.zip"', "Cache-Control": "no-store"})
+    return Response(
+        data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="case-{candidate_id}.zip"', "Cache-Control": "no-store"}
+    )

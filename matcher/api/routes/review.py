@@ -63,7 +63,9 @@ async def search(
     data = await read_capped(file, svc.settings.max_upload_bytes)
     record_side = Side.from_plural(side)
     facts = QueryFacts(name or None, birth_year, sex or None, age_at_photo)
-    analyzed, found = await run_in_threadpool(svc.capacity.run, svc.search.photo, data, record_side, top, who.actor, who.role, None, request_id(request), facts)  # bounded model pool
+    analyzed, found = await run_in_threadpool(
+        svc.capacity.run, svc.search.photo, data, record_side, top, who.actor, who.role, None, request_id(request), facts
+    )  # bounded model pool
     return {"faces": len(analyzed.faces), "candidates": [c.as_dict() for c in found]}
 
 

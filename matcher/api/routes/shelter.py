@@ -19,7 +19,9 @@ READERS = require(Role.SHELTER, Role.REVIEWER, Role.ADMIN)
 WRITERS = require(Role.SHELTER, Role.ADMIN)
 
 AGE_FIELD = Form(None, max_length=16, description="optional: the child's age in this photo, in years from 0 to 30 (decimals allowed, e.g. 2.5)")
-YEAR_FIELD = Form(None, max_length=8, description="optional: the 4-digit year the photo was taken; becomes an age when the record has a birth year, else dates the photo")
+YEAR_FIELD = Form(
+    None, max_length=8, description="optional: the 4-digit year the photo was taken; becomes an age when the record has a birth year, else dates the photo"
+)
 
 
 @router.post("", status_code=201)
@@ -28,7 +30,9 @@ def create_child(body: ChildIn, who: Principal = Depends(WRITERS), svc: Services
 
 
 @router.get("")
-def list_children(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9), who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> list[dict]:
+def list_children(
+    limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9), who: Principal = Depends(READERS), svc: Services = Depends(get_services)
+) -> list[dict]:
     return svc.records.list(who, Side.CHILD, limit, offset)
 
 

@@ -269,7 +269,9 @@ def test_migration_chains_audit_rows_written_before_it(tmp_path):
         command.upgrade(config, "0005")
         for i in range(3):
             connection.execute(
-                text("INSERT INTO audit_events (at, actor, role, action, object_type, object_id, details) VALUES (:at, 'user:x', 'admin', 'old', NULL, :o, :d)"),
+                text(
+                    "INSERT INTO audit_events (at, actor, role, action, object_type, object_id, details) VALUES (:at, 'user:x', 'admin', 'old', NULL, :o, :d)"
+                ),
                 {"at": f"2024-01-0{i + 1} 10:00:00.000000", "o": str(i), "d": '{"k": [1, 2]}'},
             )
     engine.dispose()
@@ -283,7 +285,7 @@ def test_admin_audit_page_shows_whether_the_chain_verifies(tmp_path, services, a
     from fastapi.testclient import TestClient
 
     from matcher.api.app import create_app
-    from tests.test_web import sign_in
+    from tests.http.test_web import sign_in
 
     svc = _fresh(tmp_path, services)
     accounts = make_accounts(svc, {"admin": "admin"})

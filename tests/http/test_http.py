@@ -52,9 +52,16 @@ def world(tmp_path_factory, services, astronaut_bgr):
     theirs = client.post(f"/v1/reports/{other['id']}/media", files={"file": ("o.jpg", _jpeg(astronaut_bgr[:, ::-1].copy(), 85))}, headers=h("fam2")).json()
     cand = next(c for c in client.get("/v1/queue", headers=h("rev")).json() if c["report_id"] == report["number"])
     ids = {
-        "R1": report["id"], "M1": mine["media_id"], "F1": mine["faces"][0]["id"],
-        "R2": other["id"], "F2": theirs["faces"][0]["id"], "M2": theirs["media_id"],
-        "C1": child["id"], "MC": up["media_id"], "FC": up["faces"][0]["id"], "CAND": cand["id"],
+        "R1": report["id"],
+        "M1": mine["media_id"],
+        "F1": mine["faces"][0]["id"],
+        "R2": other["id"],
+        "F2": theirs["faces"][0]["id"],
+        "M2": theirs["media_id"],
+        "C1": child["id"],
+        "MC": up["media_id"],
+        "FC": up["faces"][0]["id"],
+        "CAND": cand["id"],
     }
     yield client, svc, accounts, ids, _jpeg(astronaut_bgr, 90)
     client.__exit__(None, None, None)
@@ -212,7 +219,9 @@ def test_upload_with_the_childs_age_stores_it_and_reads_it_back(world, astronaut
     assert year.status_code == 201 and year.json()["age_at_photo"] == 4.0
     # shelter staff too; without a birth year the year dates the photo instead (1 July)
     kid = client.post("/v1/children", json={"number": "SH-AGE"}, headers=h("shelter")).json()
-    dated = client.post(f"/v1/children/{kid['id']}/media", files={"file": ("k.jpg", _jpeg(astronaut_bgr, 73))}, data={"year_taken": "2020"}, headers=h("shelter"))
+    dated = client.post(
+        f"/v1/children/{kid['id']}/media", files={"file": ("k.jpg", _jpeg(astronaut_bgr, 73))}, data={"year_taken": "2020"}, headers=h("shelter")
+    )
     assert dated.status_code == 201 and dated.json()["age_at_photo"] is None
     aged = client.post(f"/v1/children/{kid['id']}/media", files={"file": ("k2.jpg", _jpeg(astronaut_bgr, 74))}, data={"age": "12"}, headers=h("shelter"))
     assert aged.status_code == 201 and aged.json()["age_at_photo"] == 12.0
@@ -225,8 +234,14 @@ def test_upload_with_the_childs_age_stores_it_and_reads_it_back(world, astronaut
 @pytest.mark.parametrize(
     ("fields", "says"),
     [
-        ({"age": "abc"}, "age"), ({"age": "31"}, "age"), ({"age": "-1"}, "age"), ({"age": "nan"}, "age"), ({"age": "4 years"}, "age"),
-        ({"year_taken": "19"}, "year_taken"), ({"year_taken": "3000"}, "year_taken"), ({"year_taken": "2O19"}, "year_taken"),
+        ({"age": "abc"}, "age"),
+        ({"age": "31"}, "age"),
+        ({"age": "-1"}, "age"),
+        ({"age": "nan"}, "age"),
+        ({"age": "4 years"}, "age"),
+        ({"year_taken": "19"}, "year_taken"),
+        ({"year_taken": "3000"}, "year_taken"),
+        ({"year_taken": "2O19"}, "year_taken"),
         ({"year_taken": "2010"}, "year_taken"),  # before the report's birth year (2015)
         ({"age": "1", "year_taken": "2024"}, "disagree"),  # born 2015: about 9 in 2024
     ],
@@ -256,7 +271,9 @@ def test_video_upload_with_the_childs_age_keeps_it_through_the_background_job(tm
     with TestClient(create_app(settings, services=svc)) as client:
         report = client.post("/v1/reports", json={"name": "Amal", "birth_year": 2015}, headers=accounts.auth("fam")).json()
         # a year that does not fit the birth year is refused before anything is queued
-        bad = client.post(f"/v1/reports/{report['id']}/media", files={"file": ("v.mp4", clip.read_bytes())}, data={"year_taken": "2001"}, headers=accounts.auth("fam"))
+        bad = client.post(
+            f"/v1/reports/{report['id']}/media", files={"file": ("v.mp4", clip.read_bytes())}, data={"year_taken": "2001"}, headers=accounts.auth("fam")
+        )
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_field"
         queued = client.post(f"/v1/reports/{report['id']}/media", files={"file": ("v.mp4", clip.read_bytes())}, data={"age": "7"}, headers=accounts.auth("fam"))
         assert queued.status_code == 202, queued.text
@@ -311,7 +328,15 @@ def test_end_to_end_family_report_found_and_confirmed_by_reviewers(tmp_path, ser
         assert "case.json" in names and any(n.startswith("crops/") for n in names)
 
         actions = [(e["actor"], e["action"]) for e in client.get("/v1/admin/audit", headers=h("admin")).json()]
-        for step in [("user:fam", "record_create"), ("user:fam", "media_upload"), ("system", "candidate_created"), ("user:rev", "candidate_view"), ("user:rev", "decision"), ("user:rev2", "decision"), ("user:admin", "export")]:
+        for step in [
+            ("user:fam", "record_create"),
+            ("user:fam", "media_upload"),
+            ("system", "candidate_created"),
+            ("user:rev", "candidate_view"),
+            ("user:rev", "decision"),
+            ("user:rev2", "decision"),
+            ("user:admin", "export"),
+        ]:
             assert step in actions, step
 
 

@@ -12,14 +12,47 @@ D = dt.date
 
 
 def facts(**kw) -> AgeFacts:
-    base = dict(report_birth_year=None, report_last_seen=None, report_sex=None, report_photo_date=None, child_birth_year=None, child_found=None, child_sex=None, child_photo_date=None)
+    base = {
+        "report_birth_year": None,
+        "report_last_seen": None,
+        "report_sex": None,
+        "report_photo_date": None,
+        "child_birth_year": None,
+        "child_found": None,
+        "child_sex": None,
+        "child_photo_date": None,
+    }
     return AgeFacts(**{**base, **kw})
 
 
 CASES = [
     # (description, facts, plausible, flags)
-    ("same birth year, dates in order", facts(report_birth_year=2011, report_last_seen=D(2015, 5, 1), report_photo_date=D(2014, 6, 1), child_birth_year=2011, child_found=D(2016, 1, 1), child_photo_date=D(2016, 2, 1)), True, ()),
-    ("4-year-old last seen 2015 cannot be a 14-year-old in 2017", facts(report_birth_year=2011, report_last_seen=D(2015, 1, 1), report_photo_date=D(2015, 1, 1), child_birth_year=2003, child_found=D(2017, 1, 1), child_photo_date=D(2017, 1, 1)), False, ("birth_year_mismatch",)),
+    (
+        "same birth year, dates in order",
+        facts(
+            report_birth_year=2011,
+            report_last_seen=D(2015, 5, 1),
+            report_photo_date=D(2014, 6, 1),
+            child_birth_year=2011,
+            child_found=D(2016, 1, 1),
+            child_photo_date=D(2016, 2, 1),
+        ),
+        True,
+        (),
+    ),
+    (
+        "4-year-old last seen 2015 cannot be a 14-year-old in 2017",
+        facts(
+            report_birth_year=2011,
+            report_last_seen=D(2015, 1, 1),
+            report_photo_date=D(2015, 1, 1),
+            child_birth_year=2003,
+            child_found=D(2017, 1, 1),
+            child_photo_date=D(2017, 1, 1),
+        ),
+        False,
+        ("birth_year_mismatch",),
+    ),
     ("estimate off by 2 years is within tolerance", facts(report_birth_year=2012, child_birth_year=2010, child_photo_date=D(2018, 1, 1)), True, ()),
     ("older child: 4 years off tolerated at age 12", facts(report_birth_year=2006, child_birth_year=2002, child_photo_date=D(2014, 6, 1)), True, ()),
     ("found before last seen", facts(report_last_seen=D(2020, 3, 1), child_found=D(2019, 12, 1)), False, ("found_before_last_seen",)),

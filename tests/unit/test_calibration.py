@@ -12,7 +12,7 @@ def _calibration(seed: int = 0, records: int = 120):
     faces = rng.normal(size=(records * 2, 128)).astype(np.float32)
     faces /= np.linalg.norm(faces, axis=1, keepdims=True)
     owners = np.repeat(np.arange(records), 2)
-    return calibrate("test", [(faces[: records], owners[: records]), (faces[records:], owners[records:])])
+    return calibrate("test", [(faces[:records], owners[:records]), (faces[records:], owners[records:])])
 
 
 def test_false_match_rate_never_rises_with_the_score():

@@ -27,9 +27,21 @@ from matcher.store.models import AuditEvent, Candidate, Face, Media, Record
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parent.parent / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-REVIEWER_PAGES = ["/review", "/review?view=all", "/review/reports/R-1", "/review/candidates/1", "/admin", "/admin/users", "/admin/audit", "/admin/erase?record=1", "/admin/health", "/admin/health/scores.png", "/admin/health/impostors.png"]
+REVIEWER_PAGES = [
+    "/review",
+    "/review?view=all",
+    "/review/reports/R-1",
+    "/review/candidates/1",
+    "/admin",
+    "/admin/users",
+    "/admin/audit",
+    "/admin/erase?record=1",
+    "/admin/health",
+    "/admin/health/scores.png",
+    "/admin/health/impostors.png",
+]
 
 
 def _jpeg(bgr: np.ndarray, quality: int = 92) -> bytes:
@@ -183,23 +195,38 @@ def test_family_gives_the_childs_age_with_a_photo_and_a_wrong_one_is_refused(web
     client = client_for(web, "fam2")
     form = client.get("/my/new").text
     assert "How old was your child in this photo? (optional)" in form
-    bad = client.post("/my/new", data={"name": "Nadia", "age": "forty", "csrf": csrf_of(form)}, files={"photo": ("a.jpg", _jpeg(astronaut_bgr, 66), "image/jpeg")})
+    bad = client.post(
+        "/my/new", data={"name": "Nadia", "age": "forty", "csrf": csrf_of(form)}, files={"photo": ("a.jpg", _jpeg(astronaut_bgr, 66), "image/jpeg")}
+    )
     assert bad.status_code == 422 and "from 0 to 30" in bad.text and 'value="Nadia"' in bad.text  # nothing filed yet
-    made = client.post("/my/new", data={"name": "Nadia", "birth_year": "2016", "age": "3.5", "csrf": csrf_of(form)}, files={"photo": ("a.jpg", _jpeg(astronaut_bgr, 66), "image/jpeg")}, follow_redirects=False)
+    made = client.post(
+        "/my/new",
+        data={"name": "Nadia", "birth_year": "2016", "age": "3.5", "csrf": csrf_of(form)},
+        files={"photo": ("a.jpg", _jpeg(astronaut_bgr, 66), "image/jpeg")},
+        follow_redirects=False,
+    )
     report_id = int(made.headers["location"].rsplit("/", 1)[1])
     page = client.get(f"/my/reports/{report_id}").text
     assert "How old was your child in this photo? (optional)" in page and "your child aged 3.5" in page
     # a second photo with the year it was taken (born 2016: 2020 is age 4); a year before birth is refused
-    refused = client.post(f"/my/reports/{report_id}/media", data={"year_taken": "2012", "csrf": csrf_of(page)}, files={"photo": ("b.jpg", _jpeg(astronaut_bgr, 67), "image/jpeg")})
+    refused = client.post(
+        f"/my/reports/{report_id}/media", data={"year_taken": "2012", "csrf": csrf_of(page)}, files={"photo": ("b.jpg", _jpeg(astronaut_bgr, 67), "image/jpeg")}
+    )
     assert "The photo was not added" in refused.text
-    client.post(f"/my/reports/{report_id}/media", data={"year_taken": "2020", "csrf": csrf_of(page)}, files={"photo": ("c.jpg", _jpeg(astronaut_bgr, 68), "image/jpeg")})
+    client.post(
+        f"/my/reports/{report_id}/media", data={"year_taken": "2020", "csrf": csrf_of(page)}, files={"photo": ("c.jpg", _jpeg(astronaut_bgr, 68), "image/jpeg")}
+    )
     with svc.sessions() as db:
         ages = sorted(db.scalars(select(Media.age_at_photo).where(Media.record_id == report_id)))
     assert ages == [3.5, 4.0]
 
 
 def test_pages_send_a_strict_content_security_policy(web):
-    for name, paths in (("fam1", ["/my", "/my/new"]), ("rev", ["/review", "/review?view=all"]), ("admin", ["/admin", "/admin/users", "/admin/audit", "/admin/health", "/admin/erase"])):
+    for name, paths in (
+        ("fam1", ["/my", "/my/new"]),
+        ("rev", ["/review", "/review?view=all"]),
+        ("admin", ["/admin", "/admin/users", "/admin/audit", "/admin/health", "/admin/erase"]),
+    ):
         client = client_for(web, name)
         for path in paths:
             response = client.get(path)
@@ -284,6 +311,7 @@ def _seed_shortlists(svc, fam, shelter, astronaut_bgr) -> dict:
     pair = {"report_face": rep_up.faces[0]["id"], "child_face": kid_up.faces[0]["id"]}
     ids: dict = {}
     with svc.sessions.begin() as db:
+
         def record(side, number, name, birth_year=None):
             r = Record(side=side, external_id=number, name=name, birth_year=birth_year, shelter="North" if side == "child" else None)
             db.add(r)
@@ -296,14 +324,31 @@ def _seed_shortlists(svc, fam, shelter, astronaut_bgr) -> dict:
         def cand(key, report, child_name, score, raw, plausible, level, strong=False, fmr=0.05, status="open", kind="match"):
             child = record("child", f"SH-{key}", child_name, 2012)
             ev = {
-                "fusion": "best", "score_norm": "snorm", "raw_score": raw, "face_pairs_compared": 1,
-                "pairs": [{**pair, "score": raw}], "fpir": min(1.0, 40 * fmr), "strong": strong,
-                "plausible": plausible, "flags": [] if plausible is not False else ["birth_year_mismatch"],
+                "fusion": "best",
+                "score_norm": "snorm",
+                "raw_score": raw,
+                "face_pairs_compared": 1,
+                "pairs": [{**pair, "score": raw}],
+                "fpir": min(1.0, 40 * fmr),
+                "strong": strong,
+                "plausible": plausible,
+                "flags": [] if plausible is not False else ["birth_year_mismatch"],
                 "age": {"birth_year_gap": 0 if plausible is not False else 6, "report_age_at_photo": 4.0, "child_age_at_photo": 12.0},
                 "name": {"level": level},
             }
-            c = Candidate(kind=kind, report_id=report, child_id=child, pack=svc.settings.pack, score=score, raw_score=raw, fmr=fmr,
-                          status=status, evidence=ev, plausible=plausible, name_level=level)
+            c = Candidate(
+                kind=kind,
+                report_id=report,
+                child_id=child,
+                pack=svc.settings.pack,
+                score=score,
+                raw_score=raw,
+                fmr=fmr,
+                status=status,
+                evidence=ev,
+                plausible=plausible,
+                name_level=level,
+            )
             db.add(c)
             db.flush()
             ids[key] = c.id
@@ -391,10 +436,14 @@ def test_report_page_lists_its_shortlist_and_candidates_move_inside_it(shortlist
     assert 'name="report" value="R-A"' in middle
     # deciding goes on inside the report, then back to the queue when the report is done
     last = rev.get(f"/review/candidates/{ids['omar']}?report=R-A")
-    done = rev.post(f"/review/candidates/{ids['omar']}/decision", data={"verdict": "rejected", "report": "R-A", "csrf": csrf_of(last.text)}, follow_redirects=False)
+    done = rev.post(
+        f"/review/candidates/{ids['omar']}/decision", data={"verdict": "rejected", "report": "R-A", "csrf": csrf_of(last.text)}, follow_redirects=False
+    )
     assert done.status_code == 303 and done.headers["location"] == f"/review/candidates/{ids['bilal']}?report=R-A"
     only = rev.get(f"/review/candidates/{ids['lina']}?report=R-B")
-    finished = rev.post(f"/review/candidates/{ids['lina']}/decision", data={"verdict": "unsure", "report": "R-B", "csrf": csrf_of(only.text)}, follow_redirects=False)
+    finished = rev.post(
+        f"/review/candidates/{ids['lina']}/decision", data={"verdict": "unsure", "report": "R-B", "csrf": csrf_of(only.text)}, follow_redirects=False
+    )
     assert finished.headers["location"] == "/review"
     assert "Report R-B: no open candidates left." in rev.get("/review").text
     # the rejected one moved to "already decided" and takes no place on the list: the next
@@ -603,7 +652,9 @@ def test_family_form_works_with_javascript_off(live, browser, astronaut_bgr):
     _browser_sign_in(page, base, accounts.tokens["fam2"])
     page.get_by_role("link", name="File a new report").click()
     page.get_by_label("Child's name").fill("Sami")
-    page.get_by_label("A photo or a video of your child").set_input_files({"name": "one.jpg", "mimeType": "image/jpeg", "buffer": _jpeg(astronaut_bgr[:, ::-1].copy())})
+    page.get_by_label("A photo or a video of your child").set_input_files(
+        {"name": "one.jpg", "mimeType": "image/jpeg", "buffer": _jpeg(astronaut_bgr[:, ::-1].copy())}
+    )
     page.get_by_role("button", name="Send report").click()
     expect(page.locator("#report-status")).to_have_text("under review")
     context.close()

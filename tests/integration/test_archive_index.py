@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from matcher.ingest.archive import scan_folder
 from matcher.cli.app import app
 from matcher.index.faiss_index import FaceIndex
+from matcher.ingest.archive import scan_folder
 from matcher.ingest.indexer import ArchiveIndexer
 from matcher.services.container import Services
 from matcher.store import repo
@@ -127,7 +127,13 @@ def test_killed_indexer_resumes_to_the_same_store_as_an_uninterrupted_run(small_
 
     target = tmp_path / "killed"
     url = database_url or f"sqlite:///{(target / 'var' / 'matcher.db').resolve()}"
-    env = {**os.environ, "MATCHER_DATA_DIR": str(target / "var"), "MATCHER_DATABASE_URL": url, "MATCHER_ORT_THREADS": "2", "MATCHER_MODELS_DIR": str(ROOT / "models")}
+    env = {
+        **os.environ,
+        "MATCHER_DATA_DIR": str(target / "var"),
+        "MATCHER_DATABASE_URL": url,
+        "MATCHER_ORT_THREADS": "2",
+        "MATCHER_MODELS_DIR": str(ROOT / "models"),
+    }
     command = [sys.executable, "-m", "matcher", "index", str(root), "--chunk", "2", "--no-progress"]
     watcher = Services(make_settings(target / "var", database_url=url))
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

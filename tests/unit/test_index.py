@@ -63,7 +63,7 @@ def ann_30k(faces_30k: tuple[np.ndarray, np.ndarray, np.ndarray]) -> FaceIndex:
 
 
 def recall(found: list[list[tuple[int, float]]], truth: list[list[tuple[int, float]]]) -> float:
-    return float(np.mean([len({i for i, _ in f} & {i for i, _ in t}) / len(t) for f, t in zip(found, truth)]))
+    return float(np.mean([len({i for i, _ in f} & {i for i, _ in t}) / len(t) for f, t in zip(found, truth, strict=False)]))
 
 
 # ---- ids, add, search, remove ------------------------------------------------------------
@@ -71,7 +71,7 @@ def test_search_returns_own_face_first_and_scores_best_first() -> None:
     ids, x = sparse_ids(500), unit(500)
     index = FaceIndex.build(PACK, DIM, ids, x)
     results = index.search(x[:10], k=20)
-    for row, face_id in zip(results, ids[:10]):
+    for row, face_id in zip(results, ids[:10], strict=False):
         assert row[0][0] == face_id
         assert row[0][1] == pytest.approx(1.0, abs=1e-5)
         scores = [s for _, s in row]
@@ -243,9 +243,7 @@ def test_foreign_pack_dim_side_or_mode_is_refused(saved_exact: tuple[Path, FaceI
         FaceIndex.load(path, **expected)
 
 
-def test_atomic_save_leaves_no_temp_files_and_keeps_old_file_on_failure(
-    saved_exact: tuple[Path, FaceIndex], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_atomic_save_leaves_no_temp_files_and_keeps_old_file_on_failure(saved_exact: tuple[Path, FaceIndex], monkeypatch: pytest.MonkeyPatch) -> None:
     path, index = saved_exact
     before = path.read_bytes()
     index.add(np.array([1]), unit(1, seed=7))

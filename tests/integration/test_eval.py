@@ -6,6 +6,7 @@ import csv
 import json
 import math
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,8 @@ from matcher.cli.app import app
 from matcher.evaluation import metrics
 from matcher.evaluation import runner as evaluation
 from matcher.evaluation.levers import Levers, variants
+from matcher.faces.pipeline import Pipeline
+from matcher.imaging import decode_image
 
 
 def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
@@ -60,7 +63,10 @@ def split(tmp_path, labelled_photos):
 
 
 def _embedding(services, path: Path) -> np.ndarray | None:
-    faces = services.analyze_file(path).faces
+    """The raw model's embedding (no mirror TTA, as the eval run below is configured)."""
+    base = services.pipeline()
+    raw = Pipeline(base.detector, base.recognizer, replace(base.config, mirror_tta=False))
+    faces, _ = raw.analyze_photo(decode_image(path.read_bytes(), services.limits).bgr)
     return faces[0].embedding.astype(np.float64) if faces else None
 
 

@@ -68,6 +68,7 @@ def _kinds(calls: list) -> dict[str, JobKind]:
 
 # ---- the queue --------------------------------------------------------------------------------
 
+
 def test_a_queued_job_is_in_the_database_and_outlives_its_process(svc, tmp_path):
     job = svc.jobs.submit("ok", None, {"n": 1})
     fresh = Services(svc.settings)  # another process, as far as the job can tell
@@ -132,6 +133,7 @@ def test_job_status_is_shown_to_its_creator_and_admins_only(svc):
 
 # ---- dead workers -----------------------------------------------------------------------------
 
+
 def test_a_job_whose_worker_went_silent_is_queued_again_then_given_up_after_three_starts(svc):
     calls: list = []
     job = svc.jobs.submit("ok", None, {"n": 1, "blob": "0" * 64, "filename": "x.mp4"})
@@ -195,7 +197,7 @@ def test_a_worker_heartbeats_while_a_long_job_runs(svc, monkeypatch):
         return {}
 
     Worker(svc, kinds={"slow": JobKind(slow, lambda *_: None)}).run(once=True)
-    (first, later), = beats
+    ((first, later),) = beats
     assert later > first and svc.jobs.get(job.id).status == "done"
 
 
@@ -220,6 +222,7 @@ def test_a_clash_with_concurrent_work_runs_the_job_again_up_to_three_starts(svc)
 
 
 # ---- real work, real processes ----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def videos(shared_data) -> Path:
@@ -257,7 +260,15 @@ def test_a_video_job_re_run_after_its_commit_stores_nothing_twice(tmp_path, serv
     stored, faces = _media_of(svc, report["id"]), _face_count(svc, report["id"])
     assert len(stored) == 1 and faces >= 1 and first["media_id"] == stored[0][0]
     # the worker died after the commit, before it could say so: the job runs again
-    _set(svc, job.id, state="running", locked_by="gone/1/1", heartbeat_at=utcnow() - dt.timedelta(seconds=STALE_S + 5), result=None, payload={**svc.jobs.get(job.id).payload})
+    _set(
+        svc,
+        job.id,
+        state="running",
+        locked_by="gone/1/1",
+        heartbeat_at=utcnow() - dt.timedelta(seconds=STALE_S + 5),
+        result=None,
+        payload={**svc.jobs.get(job.id).payload},
+    )
     assert Worker(svc).run(once=True) == [(job.id, "done")]
     again = svc.jobs.get(job.id)
     assert again.attempts == 2 and again.result["media_id"] == first["media_id"]
@@ -374,7 +385,10 @@ def test_two_worker_processes_share_one_postgres_queue_and_run_each_job_once(tmp
         (child / f"photo{path.suffix}").write_bytes(path.read_bytes())
         ids.append(svc.jobs.submit("import", None, {"folder": str(child.parent), "actor": "cli:test"}).id)
     env = _env(data, MATCHER_DATABASE_URL=url, MATCHER_IMPORT_ROOT=str(imports))
-    workers = [subprocess.Popen([sys.executable, "-m", "matcher", "worker", "--once"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "matcher", "worker", "--once"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outputs, logs = [], []
     for proc in workers:
         out, err = proc.communicate(timeout=600)

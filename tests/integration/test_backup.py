@@ -274,4 +274,3 @@ def _erasure_log_numbers(svc: Services) -> list[str]:
     from matcher.store import erasurelog
 
     return sorted(e.number for e in erasurelog.read(svc.settings.erasure_log_path))
-

@@ -139,8 +139,11 @@ def test_strip_metadata_removes_exif_gps_icc_and_comments(astronaut: np.ndarray,
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     extra = {"comment": b"taken at the shelter"} if fmt == "JPEG" else {}
     source = save(
-        Image.fromarray(astronaut), fmt,
-        exif=exif_with(orientation=1, taken="2020:01:02 03:04:05", gps=True), icc_profile=srgb, **extra,
+        Image.fromarray(astronaut),
+        fmt,
+        exif=exif_with(orientation=1, taken="2020:01:02 03:04:05", gps=True),
+        icc_profile=srgb,
+        **extra,
     )
     assert has_gps(source)  # the fixture really carries GPS
 
@@ -239,7 +242,7 @@ def test_pixel_limit_is_per_call_and_leaves_pillow_global_alone(astronaut: np.nd
     with pytest.raises(ImageTooLargeError, match="192×320"):
         decode_image(data, ImageLimits(max_pixels=10_000))
     assert decode_image(data).width == 192
-    assert Image.MAX_IMAGE_PIXELS == before
+    assert before == Image.MAX_IMAGE_PIXELS
 
 
 def test_bytes_over_limit_is_file_too_large_before_type_check() -> None:

@@ -157,7 +157,7 @@ def test_each_wda_track_matches_its_own_clip_best(wda_results):
         for j in range(4):
             sims = embs[i] @ embs[j].T
             matrix[i, j] = sims[~np.eye(len(sims), dtype=bool)].mean() if i == j else sims.mean()
-    print("\n" + "\n".join(f"{n[4:18]:>14} " + " ".join(f"{v:6.3f}" for v in row) for n, row in zip(WDA, matrix)))
+    print("\n" + "\n".join(f"{n[4:18]:>14} " + " ".join(f"{v:6.3f}" for v in row) for n, row in zip(WDA, matrix, strict=False)))
     for i in range(4):
         assert matrix[i].argmax() == i and matrix[:, i].argmax() == i
 
