@@ -96,8 +96,12 @@ def bench_index(archive: Path, work: Path, rounds: int, threads: int) -> dict:
             svc.engine.dispose()
     clear, sealed = statistics.median(rates["clear"]), statistics.median(rates["sealed"])
     return {
-        "photos": len(items), "clear_photos_s": [round(x, 2) for x in rates["clear"]], "sealed_photos_s": [round(x, 2) for x in rates["sealed"]],
-        "clear_median": round(clear, 2), "sealed_median": round(sealed, 2), "overhead_pct": round(100 * (clear / sealed - 1), 1),
+        "photos": len(items),
+        "clear_photos_s": [round(x, 2) for x in rates["clear"]],
+        "sealed_photos_s": [round(x, 2) for x in rates["sealed"]],
+        "clear_median": round(clear, 2),
+        "sealed_median": round(sealed, 2),
+        "overhead_pct": round(100 * (clear / sealed - 1), 1),
         "sealed_mb": round(sealed_bytes / 1e6, 2),
     }
 

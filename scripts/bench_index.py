@@ -82,9 +82,7 @@ def _normalise(x: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     return out
 
 
-def make_faces(
-    n: int, dim: int = 128, queries: int = 200, seed: int = 0
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+def make_faces(n: int, dim: int = 128, queries: int = 200, seed: int = 0) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """``n`` gallery embeddings and ``queries`` query embeddings (see module docstring)."""
     rng = np.random.default_rng(seed)
     n_ids = max(1, n // 4)
@@ -113,9 +111,7 @@ def _rss_mb() -> float:
         return 0.0
 
 
-def _measure(
-    mode: Mode, ids: np.ndarray, gallery: np.ndarray, queries: np.ndarray, k: int
-) -> tuple[dict[str, Any], list[list[int]]]:
+def _measure(mode: Mode, ids: np.ndarray, gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[dict[str, Any], list[list[int]]]:
     gc.collect()
     rss0 = _rss_mb()
     t0 = time.perf_counter()
@@ -193,7 +189,15 @@ def bench_indexing(archive: Path) -> list[dict[str, Any]]:
             services = Services(Settings(data_dir=Path(tmp)))
             services.pipeline()  # model conversion happens once, outside the timing
             summary = ArchiveIndexer(services, "child", workers=workers).run(items)
-            rows.append({"workers": workers, "photos": summary.photos, "faces": summary.faces, "seconds": summary.seconds, "photos_per_s": round(summary.photos / summary.seconds, 2)})
+            rows.append(
+                {
+                    "workers": workers,
+                    "photos": summary.photos,
+                    "faces": summary.faces,
+                    "seconds": summary.seconds,
+                    "photos_per_s": round(summary.photos / summary.seconds, 2),
+                }
+            )
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
@@ -242,7 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     match.add_argument("--refresh-sizes", default="10000,100000", help="gallery sizes for the full cohort refresh")
     match.add_argument("--tta-photos", type=int, default=300, help="photos imported with mirror TTA off and on (0: skip)")
     match.add_argument("--workers", type=int, default=1, help="embedding processes of the real-photo imports (matcher index's default: 1)")
-    match.add_argument("--profile", action="store_true", help="cProfile the new matcher (top functions to stderr); its timings are then inflated: diagnosis only")
+    match.add_argument(
+        "--profile", action="store_true", help="cProfile the new matcher (top functions to stderr); its timings are then inflated: diagnosis only"
+    )
     args = parser.parse_args(argv)
     set_faiss_threads(args.threads)
     sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
@@ -262,8 +268,16 @@ def _match_section(args: argparse.Namespace) -> dict[str, Any]:
         return [int(x) for x in text.split(",") if x.strip()]
 
     return match_section(
-        ints(args.match_sizes), args.reports_share, args.mated_share, args.old_sample, args.real_records,
-        ints(args.refresh_sizes), args.tta_photos, args.workers, args.seed, args.profile,
+        ints(args.match_sizes),
+        args.reports_share,
+        args.mated_share,
+        args.old_sample,
+        args.real_records,
+        ints(args.refresh_sizes),
+        args.tta_photos,
+        args.workers,
+        args.seed,
+        args.profile,
     )
 
 

@@ -44,7 +44,7 @@ def _images(folder: Path | None) -> list[bytes]:
     import cv2
     from skimage import data
 
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    _, buf = cv2.imencode(".jpg", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     return [buf.tobytes()] * 20
 
 
@@ -71,7 +71,7 @@ def _prelu_figures(pack, cache: Path, threads: int, repeat: int) -> dict:
         session = make_session(model.SerializeToString(), threads)
         for bs in (1, 16):
             x = batch[:bs]
-            t = statistics.median(_timed(lambda: session.run(None, {"data": x}), repeat))
+            t = statistics.median(_timed(lambda session=session, x=x: session.run(None, {"data": x}), repeat))
             result[f"{name}_b{bs}"] = round(t * 1000 / bs, 3)
     result["speedup_b1"] = round(result["prelu_ms_per_face_b1"] / result["relu_rewrite_ms_per_face_b1"], 2)
     return result

@@ -22,7 +22,6 @@ Everything below the line is the old module's text otherwise unchanged.
 # records (fusion), calibrated to a false-match rate, checked for age plausibility, and
 # enters or updates the queue when its rate is at most ``QUEUE_FMR``.
 
-
 from __future__ import annotations
 
 import datetime as dt
@@ -79,7 +78,10 @@ def template(session: Session, record_id: int, pack: str, dim: int) -> Template:
 def current_calibration(session: Session, pack: str, dim: int, prior: tuple[float, float] = (0.15, 0.1), growth: float = 0.1) -> Calibration:
     """The stored calibration, refreshed when the gallery has grown by ``growth`` since;
     the pack's prior while the gallery is too small to measure its own."""
-    n_records = session.scalar(select(func.count(func.distinct(Media.record_id))).join(Face).join(Embedding).where(Embedding.pack == pack, Face.selected.is_(True))) or 0
+    n_records = (
+        session.scalar(select(func.count(func.distinct(Media.record_id))).join(Face).join(Embedding).where(Embedding.pack == pack, Face.selected.is_(True)))
+        or 0
+    )
     row = session.scalar(select(CalibrationRow).where(CalibrationRow.pack == pack).order_by(CalibrationRow.id.desc()).limit(1))
     if row is not None and n_records <= row.n_records * (1 + growth) and n_records >= row.n_records:
         return Calibration.from_dict(row.data).or_prior(*prior)
@@ -183,7 +185,12 @@ class Matcher:
         if existing.status == "confirmed":
             return None
         if existing.status == "rejected":
-            last = session.scalar(select(Decision.score_at_decision).where(Decision.candidate_id == existing.id, Decision.verdict == "rejected").order_by(Decision.id.desc()).limit(1))
+            last = session.scalar(
+                select(Decision.score_at_decision)
+                .where(Decision.candidate_id == existing.id, Decision.verdict == "rejected")
+                .order_by(Decision.id.desc())
+                .limit(1)
+            )
             if last is not None and fused.score <= last + 1e-6:
                 return None  # same (or weaker) evidence: stays rejected
             existing.status = "open"

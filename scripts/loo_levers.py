@@ -22,10 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from matcher.evaluation.levers import normalise, variants  # noqa: E402
-from matcher.evaluation.runner import Photo, embed_photos  # noqa: E402
-from matcher.services.container import Services  # noqa: E402
-from matcher.settings import Settings  # noqa: E402
+from matcher.evaluation.levers import normalise, variants
+from matcher.evaluation.runner import Photo, embed_photos
+from matcher.services.container import Services
+from matcher.settings import Settings
 
 
 def main() -> None:
