@@ -86,6 +86,14 @@ from typing import Literal
 import jellyfish
 from anyascii import anyascii
 
+from matcher.review.name_lists import APOSTROPHES as _APOSTROPHES
+from matcher.review.name_lists import AR_COMPOUND_HEADS as _AR_COMPOUND_HEADS
+from matcher.review.name_lists import AR_PARTICLES as _AR_PARTICLES
+from matcher.review.name_lists import AR_PLACEHOLDERS as _AR_PLACEHOLDERS
+from matcher.review.name_lists import COMPOUND_HEADS as _COMPOUND_HEADS
+from matcher.review.name_lists import PARTICLES as _PARTICLES
+from matcher.review.name_lists import PLACEHOLDERS as _PLACEHOLDERS
+from matcher.review.name_lists import UKRAINIAN as _UKRAINIAN
 from matcher.review.names_arabic import arabic_plain as _arabic_plain
 from matcher.review.names_arabic import arabic_regex as _arabic_regex
 from matcher.review.names_arabic import is_arabic as _is_arabic
@@ -127,68 +135,6 @@ class NameAgreement:
 
 # ---------------------------------------------------------------------------------------------
 # tokens
-
-_APOSTROPHES = "'’ʼʻ`´ʹ\u02bf\u02be"
-_UKRAINIAN = set("іїєґ")
-
-_PARTICLES = {
-    "bin",
-    "ibn",
-    "bint",
-    "binti",
-    "ben",
-    "al",
-    "el",
-    "ul",
-    "ould",
-    "von",
-    "van",
-    "der",
-    "de",
-    "da",
-    "di",
-    "mr",
-    "mrs",
-    "ms",
-    "miss",
-    "dr",
-    "sheikh",
-    "shaikh",
-    "haji",
-    "hajji",
-}
-_PLACEHOLDERS = {
-    "unknown",
-    "unkown",
-    "unnamed",
-    "noname",
-    "none",
-    "na",
-    "nn",
-    "xx",
-    "xxx",
-    "anonymous",
-    "name",
-    "boy",
-    "girl",
-    "baby",
-    "child",
-    "neizvestno",
-    "neizvestnyi",
-    "neizvestnyy",
-    "neizvestnaia",
-    "neizvestnaya",
-    "nevidomo",
-    "nevidomii",
-    "nevidomiy",
-    "nevidomyi",
-    "nevidomyy",
-    "bezymiannyi",
-}
-_COMPOUND_HEADS = {"abd", "abdul", "abdel", "abdal", "abdol", "abdu", "abdoul", "abdur", "abu", "abou"}
-_AR_PARTICLES = {"بن", "ابن", "بنت", "ال"}
-_AR_PLACEHOLDERS = {"مجهول", "مجهوله", "غير", "معروف"}
-_AR_COMPOUND_HEADS = {"عبد", "ابو"}
 
 
 @dataclass(frozen=True)

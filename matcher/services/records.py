@@ -36,15 +36,12 @@ from matcher.errors import (
 from matcher.imaging import strip_metadata
 from matcher.ingest.persist import store_media, write_blobs
 from matcher.ingest.worker import PhotoResult, analyze_bytes, video_options
-from matcher.review import cohorts
 from matcher.services.accounts import Principal
-from matcher.sightings.store import forget_record as forget_sightings
+from matcher.services.erasure import erase_record
 from matcher.sightings.store import used_elsewhere as blob_in_use
 from matcher.store import index_state, repo
 from matcher.store.db import is_busy
 from matcher.store.models import (
-    Candidate,
-    Erasure,
     Face,
     Media,
     Record,
@@ -335,45 +332,10 @@ class RecordService:
                 return None
             return {"id": r.id, "side": r.side, "number": r.external_id, "name": r.name, "media": len(r.media), "status": r.status}
 
-    # ---- erasure ----
+    # ---- erasure (services.erasure) ----
     def erase(self, principal: Principal, record_id: int, reason: str = "erased") -> dict:
         """Remove media files, faces, embeddings, index entries and candidates; keep a tombstone."""
-        with self.services.sessions.begin() as session:
-            record = self._load(session, record_id, principal, write=True) if principal.role != "admin" else session.get(Record, record_id)
-            if record is None:
-                raise NotFoundError(f"no record {record_id}")
-            side, number = record.side, record.external_id
-            face_ids = list(session.scalars(select(Face.id).join(Media).where(Media.record_id == record.id)))
-            info = self.services.pack_info()
-            if face_ids:  # every process drops these faces before its next search; first, so the lock order
-                index_state.bump_removals(session, side, [info.name], face_ids)  # is that of uploads (store.index_state)
-            media_shas = list(session.scalars(select(Media.sha256).where(Media.record_id == record.id)))
-            crop_shas = [s for s in session.scalars(select(Face.crop_sha256).join(Media).where(Media.record_id == record.id)) if s]
-            candidates = session.scalars(select(Candidate.id).where((Candidate.report_id == record.id) | (Candidate.child_id == record.id))).all()
-            session.query(Candidate).filter(Candidate.id.in_(candidates)).delete(synchronize_session=False) if candidates else None
-            cohorts.forget(session, {record.id})  # its scores leave other records' cohorts too
-            crop_shas += sorted(forget_sightings(session, record.id))  # its sightings' crops, sources only they used
-            session.delete(record)
-            session.add(
-                Erasure(side=side, external_id=number, media_sha256=media_shas, erased_by=principal.actor, blob_sha256=sorted({*media_shas, *crop_shas}))
-            )
-            repo.audit(
-                session,
-                principal.actor,
-                principal.role,
-                reason,
-                side,
-                str(record_id),
-                number=number,
-                media=len(media_shas),
-                faces=len(face_ids),
-                candidates=len(candidates),
-            )
-        if face_ids:
-            self.services.indexes.remove(side, info.name, info.embedding_dim, np.array(face_ids, np.int64))
-        self._delete_unreferenced({*media_shas, *crop_shas})  # a crash before this: services.fsck finishes it
-        self.services.protection.log_erasures()  # the tombstone outside DATA_DIR, re-applied by a restore
-        return {"erased": record_id, "media": len(media_shas), "faces": len(face_ids), "candidates": len(candidates)}
+        return erase_record(self, principal, record_id, reason)
 
 
 def deferrable_match(services, record_id: int) -> None:
