@@ -114,6 +114,7 @@ def real_case(archive: Path, reports: Path, workers: int, profile: bool = False)
             "no_face": s.no_face,
             "failed": s.failed,
             "workers": workers,
+            "mirror_tta": services.settings.mirror_tta,  # the default of `matcher index` unless MATCHER_MIRROR_TTA says otherwise
             "index_s": round(t1 - t0, 2),
             "match_s": round(t2 - t1, 2),
             "total_s": round(total, 2),
