@@ -63,7 +63,7 @@ class CohortTable:
         self._s: dict[int, _State] = {}
 
     def ensure(self, record_ids) -> None:
-        need = sorted({int(r) for r in record_ids} - self._s.keys())
+        need = sorted({int(r) for r in record_ids if int(r) not in self._s})  # not a set difference: O(new), not O(table)
         for start in range(0, len(need), CHUNK):
             rows = self.session.execute(
                 select(CohortRow.record_id, CohortRow.id, CohortRow.mean, CohortRow.std, CohortRow.n, CohortRow.kth).where(
