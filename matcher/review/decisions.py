@@ -11,6 +11,8 @@ matching re-queues the pair only if new evidence raises the score above it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,26 @@ TRANSITIONS: dict[str, set[Verdict]] = {
 }
 
 
+def next_status(
+    what: str, object_id: int, current: str, verdict: str, reviewer: str, two_person_rule: bool, first_confirmer: Callable[[], str | None]
+) -> tuple[Verdict, CandidateStatus]:
+    """The state machine shared by candidates and sightings: the verdict checked against the
+    current status, and the status it leads to (``awaiting_second`` under the two-person rule;
+    ``first_confirmer`` is asked only when a second confirmation arrives)."""
+    if verdict not in tuple(Verdict):
+        raise InvalidTransition(f"verdict must be one of {', '.join(Verdict)}")
+    verdict = Verdict(verdict)
+    if verdict not in TRANSITIONS.get(current, set()):
+        raise InvalidTransition(f"{what} {object_id} is {current}; it cannot become {verdict}")
+    new_status = CandidateStatus(verdict)
+    if verdict == Verdict.CONFIRMED and two_person_rule:
+        if current != CandidateStatus.AWAITING_SECOND:
+            new_status = CandidateStatus.AWAITING_SECOND
+        elif first_confirmer() == reviewer:
+            raise TwoPersonRuleError(f"{reviewer} already confirmed {what} {object_id}; a second reviewer must confirm it")
+    return verdict, new_status
+
+
 def decide(
     session: Session,
     candidate_id: int,
@@ -39,25 +61,17 @@ def decide(
     candidate = session.get(Candidate, candidate_id)
     if candidate is None:
         raise CandidateNotFound(f"no candidate {candidate_id}")
-    if verdict not in tuple(Verdict):
-        raise InvalidTransition(f"verdict must be one of {', '.join(Verdict)}")
-    verdict = Verdict(verdict)
-    allowed = TRANSITIONS.get(candidate.status, set())
-    if verdict not in allowed:
-        raise InvalidTransition(f"candidate {candidate_id} is {candidate.status}; it cannot become {verdict}")
-    new_status = CandidateStatus(verdict)
-    if verdict == Verdict.CONFIRMED and two_person_rule:
-        if candidate.status != CandidateStatus.AWAITING_SECOND:
-            new_status = CandidateStatus.AWAITING_SECOND
-        else:
-            first = session.scalar(
-                select(Decision.reviewer)
-                .where(Decision.candidate_id == candidate.id, Decision.verdict == Verdict.CONFIRMED)
-                .order_by(Decision.id.desc())
-                .limit(1)
-            )
-            if first == reviewer:
-                raise TwoPersonRuleError(f"{reviewer} already confirmed candidate {candidate_id}; a second reviewer must confirm it")
+    verdict, new_status = next_status(
+        "candidate",
+        candidate_id,
+        candidate.status,
+        verdict,
+        reviewer,
+        two_person_rule,
+        lambda: session.scalar(
+            select(Decision.reviewer).where(Decision.candidate_id == candidate.id, Decision.verdict == Verdict.CONFIRMED).order_by(Decision.id.desc()).limit(1)
+        ),
+    )
     session.add(Decision(candidate_id=candidate.id, verdict=verdict, reviewer=reviewer, note=note, score_at_decision=candidate.score))
     previous = candidate.status
     candidate.status = new_status

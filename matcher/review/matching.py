@@ -33,7 +33,7 @@ from matcher.review.age import check
 from matcher.review.calibration import Calibration, in_words
 from matcher.review.evidence import age_facts, name_evidence
 from matcher.review.fusion import fuse
-from matcher.review.normalization import Cohort, cohort_of, prior_cohort
+from matcher.review.normalization import Cohort, prior_cohort
 from matcher.review.ranking import NAME_ORDER, Ranked
 from matcher.review.shortlist import Existing, plan
 from matcher.review.templates import Template, count_records_with_faces, face_owners, load_records, load_templates, stack
@@ -378,7 +378,3 @@ def best_pairs(query: Template, others: list[Template], dim: int) -> list[Pair]:
     order = np.lexsort((-col_best, group))
     first = order[starts]
     return [Pair(t.record_id, float(col_best[f]), int(col_arg[f]), int(f - s)) for t, f, s in zip(others, first, starts, strict=True)]
-
-
-def cohort_from_pairs(pairs: list[Pair], k: int, prior: Cohort) -> Cohort:
-    return cohort_of(np.array([p.raw for p in pairs]), k, prior)

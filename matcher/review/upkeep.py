@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from matcher.review import cohorts as coh
 from matcher.review.calibration import Calibration, calibrate
-from matcher.review.normalization import Cohort, cohorts_of_rows
+from matcher.review.normalization import Cohort
 from matcher.review.templates import side_owners
 from matcher.store.models import CalibrationRow, CohortRow, Embedding, Face, Media, Record
 from matcher.vectors import stack_bytes
@@ -140,8 +140,3 @@ def top_records(query_owner: np.ndarray, hit_owner: np.ndarray, scores: np.ndarr
     for qi, gi, si in zip(q[rank < k].tolist(), g[rank < k].tolist(), s[rank < k].tolist(), strict=True):
         out.setdefault(qi, []).append([gi, round(si, 6)])
     return out
-
-
-def cohort_arrays(scores: np.ndarray, k: int, prior: Cohort):
-    """(means, stds, counts) of each row's K best (used by evaluation)."""
-    return cohorts_of_rows(scores, k, prior)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from matcher.errors import InvalidTransition, NotFoundError, TwoPersonRuleError
-from matcher.review.decisions import TRANSITIONS
+from matcher.errors import NotFoundError
+from matcher.review.decisions import next_status
 from matcher.sightings.store import release_rejected
 from matcher.store import repo
 from matcher.store.models import Sighting, SightingDecision, SightingSource
@@ -34,24 +34,20 @@ def decide_sighting(
     sighting = session.get(Sighting, sighting_id)
     if sighting is None:
         raise NotFoundError(f"no sighting {sighting_id}")
-    if verdict not in tuple(Verdict):
-        raise InvalidTransition(f"verdict must be one of {', '.join(Verdict)}")
-    verdict = Verdict(verdict)
-    if verdict not in TRANSITIONS.get(sighting.status, set()):
-        raise InvalidTransition(f"sighting {sighting_id} is {sighting.status}; it cannot become {verdict}")
-    new_status = CandidateStatus(verdict)
-    if verdict == Verdict.CONFIRMED and two_person_rule:
-        if sighting.status != CandidateStatus.AWAITING_SECOND:
-            new_status = CandidateStatus.AWAITING_SECOND
-        else:
-            first = session.scalar(
-                select(SightingDecision.reviewer)
-                .where(SightingDecision.sighting_id == sighting.id, SightingDecision.verdict == Verdict.CONFIRMED)
-                .order_by(SightingDecision.id.desc())
-                .limit(1)
-            )
-            if first == reviewer:
-                raise TwoPersonRuleError(f"{reviewer} already confirmed sighting {sighting_id}; a second reviewer must confirm it")
+    verdict, new_status = next_status(
+        "sighting",
+        sighting_id,
+        sighting.status,
+        verdict,
+        reviewer,
+        two_person_rule,
+        lambda: session.scalar(
+            select(SightingDecision.reviewer)
+            .where(SightingDecision.sighting_id == sighting.id, SightingDecision.verdict == Verdict.CONFIRMED)
+            .order_by(SightingDecision.id.desc())
+            .limit(1)
+        ),
+    )
     session.add(SightingDecision(sighting_id=sighting.id, verdict=verdict, reviewer=reviewer, note=note))
     previous = sighting.status
     sighting.status = new_status
