@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench clean
+.PHONY: run test bench clean messages
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,20 @@ test: $(VENV)/.dev
 	$(VENV)/bin/ruff check matcher tests scripts
 	$(VENV)/bin/ruff format --check matcher tests scripts
 	$(PY) -m pytest
+
+# Languages of the pages (README "Languages"): extract the English strings from the templates and
+# page modules, then merge them into every catalogue (new ones are created). Translate the new
+# empty entries in matcher/web/locale/<code>/LC_MESSAGES/messages.po; the test suite fails until then.
+LANGS := ar es fr ru uk
+messages: $(VENV)/.base
+	cd matcher/web && ../../$(VENV)/bin/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output --project matcher -o locale/messages.pot .
+	for l in $(LANGS); do \
+	  if [ -f matcher/web/locale/$$l/LC_MESSAGES/messages.po ]; then \
+	    $(VENV)/bin/pybabel -q update --no-fuzzy-matching --ignore-obsolete -i matcher/web/locale/messages.pot -d matcher/web/locale -l $$l; \
+	  else \
+	    $(VENV)/bin/pybabel -q init -i matcher/web/locale/messages.pot -d matcher/web/locale -l $$l; \
+	  fi; \
+	done
 
 bench: $(VENV)/.dev
 	$(PY) scripts/bench_pipeline.py

@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(50.0, gt=0)
     max_pixels: int = Field(60_000_000, gt=0, description="decoded width*height limit (bombs)")
 
+    # shelter archives uploaded as a ZIP (ingest.zip_archive): held in memory, never unpacked to disk
+    max_archive_mb: float = Field(
+        1024.0, gt=0, le=2000, description="largest ZIP a shelter may upload; it is held in memory (about 3x its size at the peak); at most 2000"
+    )
+    archive_max_files: int = Field(20_000, ge=1, le=1_000_000, description="entries (files and folders) one uploaded ZIP may hold")
+    archive_max_unpacked_mb: float = Field(4096.0, gt=0, description="total unpacked size of the files in one uploaded ZIP")
+    archive_max_ratio: float = Field(
+        100.0, ge=2, description="a file in a ZIP that unpacks to more than this many times its packed size (and over 1 MB) marks the ZIP as a bomb"
+    )
+
     # video (flow c): frames sampled, caps on the work one upload may cause
     video_sample_fps: float = Field(3.0, gt=0, le=30, description="frames per second sent to the detector")
     video_scene_threshold: float = Field(0.12, ge=0, le=1, description="grey-thumbnail change (0-1) that adds a scene-change sample")
@@ -138,6 +148,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_archive_bytes(self) -> int:
+        return int(self.max_archive_mb * 1024 * 1024)
 
     @property
     def video_max_bytes(self) -> int:

@@ -6,7 +6,9 @@ clip (never kept), runs ``analyze_video`` with the default Settings; then files 
 identity of the shared labelled photos (first photo each) and sweeps the same clip and the
 crowd clip against them (``services.sightings.sweep``: analysis, search of every track against
 the open reports and children, sightings stored). Prints one JSON object as the last line,
-with the tracks seen / searched / kept of each sweep.
+with the tracks seen / searched / kept of each sweep, the CPU seconds of each step beside its
+wall time, and ``/proc/loadavg`` before each step and at the end (this machine is shared: a
+wall time measured while another process holds a core says little without them).
 
     python scripts/bench_video.py [--source CLIP] [--crowd CLIP] [--fps 3] [--seconds 60] [--no-sweep]
 """
@@ -81,9 +83,10 @@ def main() -> None:
         options = VideoOptions.from_settings(settings, services.pack_info().same_person_threshold)
         data = clip.read_bytes()
         pipeline.analyze_one(__import__("numpy").zeros((720, 1280, 3), "uint8"))  # load + warm the models
-        t0 = time.perf_counter()
+        load_before = loadavg()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = analyze_video(data, pipeline, options)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         sweeps = bench_sweeps(services, data, args.crowd, args.faces) if args.sweep else {}
     minutes = max(result.duration, 1e-9) / 60
     print(
@@ -94,6 +97,7 @@ def main() -> None:
                 "video_seconds": round(result.duration, 2),
                 "processing_seconds": round(seconds, 2),
                 "seconds_per_minute_720p": round(seconds / minutes, 2),
+                "cpu_seconds": round(cpu, 2),
                 "target_seconds_per_minute": 20,
                 "sample_fps": settings.video_sample_fps,
                 "frames_decoded": result.frames_decoded,
@@ -105,9 +109,18 @@ def main() -> None:
                 "clip_build_seconds": round(build_s, 1),
                 "warnings": list(result.warnings),
                 **sweeps,
+                "loadavg": {"before": load_before, "end": loadavg()},
             }
         )
     )
+
+
+def loadavg() -> list[float]:
+    """1, 5 and 15 minute load averages (empty where /proc is absent)."""
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
 
 
 def file_reports(services, faces: Path) -> int:
@@ -140,6 +153,7 @@ def bench_sweeps(services, clip_720p: bytes, crowd: Path, faces: Path) -> dict:
     if crowd.is_file():
         runs.append(("sweep_crowd", crowd.read_bytes(), None))
     for key, data, resolution in runs:
+        load = loadavg()
         t0, c0 = time.perf_counter(), time.process_time()
         outcome = services.sightings.sweep(data, key, [Side.REPORT, Side.CHILD], "bench", "staff")
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -150,6 +164,7 @@ def bench_sweeps(services, clip_720p: bytes, crowd: Path, faces: Path) -> dict:
             default=(None, None),
         )
         out[key] = {
+            "loadavg_before": load,
             "video_seconds": outcome.duration,
             "processing_seconds": round(seconds, 2),
             "seconds_per_minute": round(per_minute, 2),

@@ -42,6 +42,7 @@ from matcher.store.db import is_busy, is_disk_full
 from matcher.web.app import mount_pages
 
 log = logging.getLogger(__name__)
+ARCHIVE_UPLOAD_PATHS = ("/v1/children/import/zip", "/shelter/import")  # bodies up to MATCHER_MAX_ARCHIVE_MB
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503, 507)}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -86,7 +87,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     svc.split_cores_between_model_slots = True  # concurrent analyses: cores/MODEL_WORKERS onnxruntime threads each
     app.state.metrics = metrics
     app.state.rate_limiter = svc.rate_limits  # counted in the database (services.rate_limits)
-    app.add_middleware(BodySizeLimit, max_bytes=max(settings.max_upload_bytes, settings.video_max_bytes) + 64 * 1024)
+    body_cap = max(settings.max_upload_bytes, settings.video_max_bytes) + 64 * 1024
+    archive_cap = max(body_cap, settings.max_archive_bytes + 64 * 1024)  # a shelter's ZIP (services.imports), API and page
+    app.add_middleware(BodySizeLimit, max_bytes=body_cap, larger=dict.fromkeys(ARCHIVE_UPLOAD_PATHS, archive_cap))
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, security_headers=SECURITY_HEADERS)  # added last: outermost
 
     def error_response(exc: MatcherError) -> JSONResponse:

@@ -1,7 +1,8 @@
 """ASGI middleware that refuses request bodies over a byte cap, streamed or not.
 
 It answers 413 from the Content-Length header when there is one, and otherwise
-counts bytes as they arrive, so a 200 MB body is refused without being stored.
+counts bytes as they arrive, so a 200 MB body is refused without being stored. A few paths
+(archive uploads) may have a cap of their own (``larger``).
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})  # exact path -> its own cap
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes = self.larger.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            return await self._refuse(send, max_bytes)
         seen = 0
         started = False
 
@@ -35,7 +38,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     raise BodyTooLarge
             return message
 
@@ -49,10 +52,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, max_bytes)
 
-    async def _refuse(self, send) -> None:
-        mb = self.max_bytes / (1024 * 1024)
+    async def _refuse(self, send, max_bytes: int) -> None:
+        mb = max_bytes / (1024 * 1024)
         body = json.dumps({"error": {"code": "file_too_large", "message": f"The upload is larger than the {mb:.0f} MB limit."}}).encode()
         await send(
             {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}

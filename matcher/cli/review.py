@@ -16,19 +16,34 @@ def queue(
     ctx: typer.Context,
     status: Annotated[str, typer.Option(help="open | unsure | awaiting_second | confirmed | rejected | all")] = "open",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
-    kind: Annotated[str | None, typer.Option(help="match | duplicate")] = None,
+    kind: Annotated[str | None, typer.Option(help="match | duplicate | sighting")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The review queue, strongest (lowest false-match rate, plausible first) first."""
-    rows = get_services(ctx).review.queue(None if status == "all" else status, limit, kind)
+    """The review queue, strongest (lowest false-match rate, plausible first) first: candidates
+    and sightings (open one with `matcher candidate ID` or `matcher sighting ID`)."""
+    from matcher.services.review_queue import leads
+
+    if kind not in (None, "match", "duplicate", "sighting"):
+        raise typer.BadParameter("match, duplicate or sighting", param_hint="--kind")
+    rows = leads(get_services(ctx), None if status == "all" else status, limit, kind)
     if as_json:
         typer.echo(json.dumps(rows))
         return
     for r in rows:
-        flags = ",".join(r["evidence"].get("flags", [])) or "-"
-        typer.echo(
-            f"#{r['id']:<5} {r['kind']:<9} report {r['report_id']:<20} child {r['child_id']:<20} score {r['score']:.3f}  fmr {r['fmr']:.2g}  {r['status']}  flags {flags}"
-        )
+        typer.echo(queue_line(r))
+
+
+def queue_line(r: dict) -> str:
+    """One queue row as a line: a candidate's two records, or a sighting's record and time span."""
+    flags = ",".join(r["evidence"].get("flags", [])) or "-"
+    fmr = f"{r['fmr']:.2g}" if r["fmr"] is not None else "-"
+    if r["kind"] == "sighting":
+        start, end = r["span"]
+        seen = f"{start:.1f}-{end:.1f} s" if start is not None else "photo"
+        what = f"{r['side']:<6} {r['record']:<20} seen {seen:<27}"
+    else:
+        what = f"report {r['report_id']:<20} child {r['child_id']:<20}"
+    return f"#{r['id']:<5} {r['kind']:<9} {what} score {r['score']:.3f}  fmr {fmr}  {r['status']}  flags {flags}"
 
 
 def candidate(

@@ -55,31 +55,46 @@ class Pipeline:
             self.observe("detect", time.perf_counter() - started)
         return [d for d in found if min(d.box.width, d.box.height) >= self.config.min_face_px]
 
-    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
-        """(n,112,112,3) BGR crops -> (n, dim) unit float32, in batches of ``batch_size``."""
+    def embed_crops(self, crops: np.ndarray, mirror: bool | None = None) -> np.ndarray:
+        """(n,112,112,3) BGR crops -> (n, dim) unit float32, in batches of ``batch_size``.
+        ``mirror``: mirror TTA for this call (default: the pack's ``mirror_tta`` setting)."""
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
+        mirror = self.config.mirror_tta if mirror is None else mirror
         started = time.perf_counter()
         out = []
         step = self.config.batch_size
         for start in range(0, len(crops), step):
             batch = crops[start : start + step]
             vectors = self.recognizer.embed(batch)
-            if self.config.mirror_tta:
+            if mirror:
                 vectors = l2_normalize(vectors) + l2_normalize(self.recognizer.embed(batch[:, :, ::-1]))
             out.append(vectors)
         if self.observe is not None:
             self.observe("embed", time.perf_counter() - started)
         return l2_normalize(np.concatenate(out))
 
-    def analyze(self, images: Sequence[np.ndarray]) -> list[list[DetectedFace]]:
-        """Faces of each image, largest first; embeddings computed in shared batches."""
+    def add_mirror(self, crops: np.ndarray, plain: np.ndarray) -> np.ndarray:
+        """Unit vectors of ``crops`` embedded with ``mirror=False`` -> what ``embed_crops`` gives
+        with mirror TTA on (only the mirror images are embedded). Unchanged when it is off."""
+        if not self.config.mirror_tta or len(crops) == 0:
+            return plain
+        started = time.perf_counter()
+        step = self.config.batch_size
+        mirrored = np.concatenate([self.recognizer.embed(crops[s : s + step, :, ::-1]) for s in range(0, len(crops), step)])
+        if self.observe is not None:
+            self.observe("embed", time.perf_counter() - started)
+        return l2_normalize(l2_normalize(plain) + l2_normalize(mirrored))
+
+    def analyze(self, images: Sequence[np.ndarray], mirror: bool | None = None) -> list[list[DetectedFace]]:
+        """Faces of each image, largest first; embeddings computed in shared batches
+        (``mirror``: as in ``embed_crops``)."""
         per_image: list[list[tuple[Detection, np.ndarray]]] = []
         for bgr in images:
             detections = sorted(self.detect(bgr), key=lambda d: -d.box.area)
             per_image.append([(d, norm_crop(bgr, d.landmarks)) for d in detections])
         crops = [crop for faces in per_image for _, crop in faces]
-        vectors = self.embed_crops(np.stack(crops)) if crops else np.zeros((0, self.dim), np.float32)
+        vectors = self.embed_crops(np.stack(crops), mirror) if crops else np.zeros((0, self.dim), np.float32)
         result: list[list[DetectedFace]] = []
         i = 0
         for faces in per_image:

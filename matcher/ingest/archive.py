@@ -1,11 +1,14 @@
 """What is in a shelter archive: a folder per record, or a CSV manifest. Pure listing, no I/O
-beyond reading the folder and the CSV."""
+beyond reading the folder and the CSV. (A ZIP uploaded over HTTP: ``ingest.zip_archive``.)"""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from matcher.errors import InputError
 
@@ -15,11 +18,31 @@ MEDIA_SUFFIXES = PHOTO_SUFFIXES | VIDEO_SUFFIXES  # listing only: the content de
 MANIFEST_FIELDS = ("name", "sex", "birth_year", "shelter", "found_on", "found_at", "notes")
 
 
+FIELD_LENGTHS = {"name": 256, "shelter": 256, "found_at": 256, "notes": 4000}
+SEX_WORDS = {"f": "female", "female": "female", "girl": "female", "m": "male", "male": "male", "boy": "male"}
+UNKNOWN_WORDS = {"u", "unknown", "?", "-"}
+BIRTH_YEARS = (1900, 2100)
+MAX_LISTED_ERRORS = 5
+
+
 @dataclass(frozen=True)
 class ArchiveItem:
+    """One photo or video of one record. ``path`` names it (a file on disk, or a member of a
+    ZIP as a ``PurePosixPath``); ``read``, when given, returns its bytes (a ZIP member, read
+    lazily) and is used instead of reading ``path``."""
+
     record_id: str
-    path: Path
+    path: PurePath
     fields: dict = field(default_factory=dict, hash=False, compare=False)
+    read: Callable[[], bytes] | None = field(default=None, hash=False, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    line: int
+    record_id: str
+    path: str  # as written in the manifest
+    fields: dict  # checked and normalised (see ``clean_fields``)
 
 
 def scan_folder(root: Path) -> list[ArchiveItem]:
@@ -39,22 +62,73 @@ def scan_manifest(manifest: Path, base: Path | None = None) -> list[ArchiveItem]
     relative paths are relative to the manifest's folder (or ``base``)."""
     base = base or manifest.parent
     try:
-        with manifest.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            missing = {"record_id", "path"} - set(reader.fieldnames or ())
-            if missing:
-                raise InputError(f"manifest {manifest} lacks column(s): {', '.join(sorted(missing))}")
-            items = []
-            for line, row in enumerate(reader, start=2):
-                record_id, raw = (row.get("record_id") or "").strip(), (row.get("path") or "").strip()
-                if not record_id or not raw:
-                    raise InputError(f"manifest {manifest} line {line}: record_id and path are required")
-                fields = {k: row[k].strip() for k in MANIFEST_FIELDS if row.get(k) and row[k].strip()}
-                path = Path(raw)
-                items.append(ArchiveItem(record_id, path if path.is_absolute() else base / path, fields))
-            return items
+        text = manifest.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"cannot read manifest {manifest}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise InputError(f"manifest {manifest} is not UTF-8 text; save it as 'CSV UTF-8'") from None
+    items = []
+    for row in parse_manifest(text, str(manifest)):
+        path = Path(row.path)
+        items.append(ArchiveItem(row.record_id, path if path.is_absolute() else base / path, row.fields))
+    return items
+
+
+def parse_manifest(text: str, source: str) -> list[ManifestRow]:
+    """The rows of a manifest's text, fields checked (``clean_fields``). Every mistake found
+    (up to a few) is named with its line in one ``InputError``: nothing is imported from a
+    manifest that needs fixing."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = {"record_id", "path"} - {(name or "").strip() for name in reader.fieldnames or ()}
+    if missing:
+        raise InputError(f"manifest {source} lacks column(s): {', '.join(sorted(missing))}")
+    rows, errors = [], []
+    try:
+        for line, raw in enumerate(reader, start=2):
+            row = {(k or "").strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in raw.items()}
+            record_id, path = row.get("record_id", ""), row.get("path", "")
+            if not record_id or not path:
+                errors.append(f"line {line}: record_id and path are required")
+                continue
+            try:
+                rows.append(ManifestRow(line, record_id, path, clean_fields(row)))
+            except ValueError as exc:
+                errors.append(f"line {line}: {exc}")
+    except csv.Error as exc:
+        errors.append(f"line {reader.line_num}: {exc}")
+    if errors:
+        more = f" (and {len(errors) - MAX_LISTED_ERRORS} more)" if len(errors) > MAX_LISTED_ERRORS else ""
+        raise InputError(f"manifest {source}: {'; '.join(errors[:MAX_LISTED_ERRORS])}{more}")
+    return rows
+
+
+def clean_fields(row: dict) -> dict:
+    """The optional manifest columns that hold a value, checked and normalised (``F`` ->
+    ``female``; an unknown sex is left out). Raises ValueError naming the first bad one."""
+    out = {}
+    for key in MANIFEST_FIELDS:
+        value = (row.get(key) or "").strip()
+        if not value:
+            continue
+        if key in FIELD_LENGTHS and len(value) > FIELD_LENGTHS[key]:
+            raise ValueError(f"{key} is longer than {FIELD_LENGTHS[key]} characters")
+        if key == "sex":
+            word = value.lower()
+            if word in UNKNOWN_WORDS:
+                continue
+            if word not in SEX_WORDS:
+                raise ValueError(f"sex '{value}' is not female, male or unknown")
+            value = SEX_WORDS[word]
+        elif key == "birth_year":
+            if not value.isdigit() or not BIRTH_YEARS[0] <= int(value) <= BIRTH_YEARS[1]:
+                raise ValueError(f"birth_year '{value}' is not a 4-digit year")
+        elif key == "found_on":
+            try:
+                value = dt.date.fromisoformat(value).isoformat()
+            except ValueError:
+                raise ValueError(f"found_on '{value}' is not a date written YYYY-MM-DD") from None
+        out[key] = value
+    return out
 
 
 def record_fields(fields: dict) -> dict:

@@ -5,28 +5,34 @@
 * Photos are embedded in this process or in ``workers`` processes; results are committed in
   chunks, one transaction per chunk (blobs first, then rows), then added to the index. A
   crash loses at most the chunk in flight, which the next run redoes.
-* Decode errors and photos without a face go to a CSV report; the run continues.
+* Decode errors and photos without a face go to a CSV report (and ``IndexSummary.problems``);
+  the run continues.
+* Items that carry a ``read`` (members of an uploaded ZIP, ``ingest.zip_archive``) are read
+  through it, in this process: nothing of them is written to disk.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from matcher.errors import MatcherError
 from matcher.files import sha256_file
 from matcher.ingest.archive import ArchiveItem, record_fields
 from matcher.ingest.persist import store_media, write_blobs
 from matcher.ingest.worker import (
     PhotoResult,
     analyze,
+    analyze_bytes,
     analyze_path,
     init_worker,
     video_options,
@@ -50,17 +56,24 @@ class IndexSummary:
     no_face: int
     seconds: float
     report: str | None
+    created: int = 0  # records this run created (the others existed and got more photos)
+    problems: tuple[dict, ...] = field(default=(), repr=False)  # the report's rows (REPORT_COLUMNS)
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "problems"}
 
 
-def _sha256_or_none(path: Path) -> str | None:
+def _sha256_or_none(item: ArchiveItem) -> str | None:
     """None for an unreadable file: the analysis step reports it with its reason."""
     try:
-        return sha256_file(path)
-    except OSError:
+        return hashlib.sha256(item.read()).hexdigest() if item.read is not None else sha256_file(Path(item.path))
+    except (OSError, MatcherError):
         return None
+
+
+def _read_failure(item: ArchiveItem, exc: MatcherError) -> PhotoResult:
+    code = "unreadable_file" if exc.code == "bad_input" else exc.code
+    return PhotoResult(str(item.path), "", 0, error_code=code, error_message=exc.message)
 
 
 class ArchiveIndexer:
@@ -74,9 +87,19 @@ class ArchiveIndexer:
         report_path: Path | None = None,
         actor: str = "cli",
         allow_erased: bool = False,
+        *,
+        role: str = Role.STAFF,
+        owner_id: int | None = None,
+        write_report: bool = True,
     ) -> None:
+        """``actor``/``role``: who the audit names; ``owner_id``: the account that owns the
+        records this run creates (existing ones keep theirs); ``write_report``: False keeps
+        the problems in the summary only (an upload's report must not land in DATA_DIR)."""
         self.services = services
         self.allow_erased = allow_erased
+        self.role = role
+        self.owner_id = owner_id
+        self.write_report = write_report
         self.side = side
         self.pack = pack or services.settings.pack
         self.workers = max(1, workers)
@@ -93,7 +116,7 @@ class ArchiveIndexer:
             erased = {} if self.allow_erased else repo.erased_media_by_record(session, self.side)
         todo, seen, skipped, refused = [], set(), 0, []
         for item in items:
-            sha = _sha256_or_none(item.path)
+            sha = _sha256_or_none(item)
             key = (item.record_id, sha)
             if sha is not None and (sha in known.get(item.record_id, ()) or key in seen):
                 skipped += 1
@@ -120,13 +143,12 @@ class ArchiveIndexer:
             }
             for i in refused
         ]
-        totals = {"new_media": 0, "faces": 0, "failed": 0, "no_face": 0}
+        totals = {"new_media": 0, "faces": 0, "failed": 0, "no_face": 0, "created": 0}
         records: set[str] = set()
         last_save = time.monotonic()
-        by_path = {str(i.path): i for i in todo}
         batch: list[tuple[ArchiveItem, PhotoResult]] = []
-        for done, result in enumerate(self._results(todo), start=1):
-            item = by_path[result.path]
+        # results come in the order of ``todo`` (one path may be listed for two records)
+        for done, (item, result) in enumerate(zip(todo, self._results(todo), strict=True), start=1):
             batch.append((item, result))
             if len(batch) >= self.chunk:
                 self._commit(batch, index, totals, records, report_rows)
@@ -139,9 +161,9 @@ class ArchiveIndexer:
         if batch:
             self._commit(batch, index, totals, records, report_rows)
         self.services.indexes.save(self.side, self.pack)
-        report = self._write_report(report_rows)
+        report = self._write_report(report_rows) if self.write_report else None
         with self.services.sessions.begin() as session:
-            repo.audit(session, self.actor, Role.STAFF, "index_archive", "archive", None, side=self.side, photos=len(items), new_media=totals["new_media"])
+            repo.audit(session, self.actor, self.role, "index_archive", "archive", None, side=self.side, photos=len(items), new_media=totals["new_media"])
         return IndexSummary(
             photos=len(items),
             new_media=totals["new_media"],
@@ -152,14 +174,24 @@ class ArchiveIndexer:
             no_face=totals["no_face"],
             seconds=round(time.perf_counter() - start, 2),
             report=str(report) if report else None,
+            created=totals["created"],
+            problems=tuple(report_rows),
         )
 
     def _results(self, todo: list[ArchiveItem]) -> Iterator[PhotoResult]:
-        if self.workers == 1 or len(todo) < 2:
+        if self.workers == 1 or len(todo) < 2 or any(i.read is not None for i in todo):
             pipeline = self.services.pipeline(self.pack)
             video = video_options(self.services.settings, self.pack)
             for item in todo:
-                yield analyze(item.path, pipeline, self.services.limits, video)
+                if item.read is None:
+                    yield analyze(Path(item.path), pipeline, self.services.limits, video)
+                    continue
+                try:
+                    data = item.read()
+                except MatcherError as exc:
+                    yield _read_failure(item, exc)
+                    continue
+                yield analyze_bytes(data, str(item.path), pipeline, self.services.limits, video)
             return
         settings = self.services.settings
         per_worker = max(1, settings.threads // self.workers)
@@ -180,14 +212,19 @@ class ArchiveIndexer:
         new_vectors: list[bytes] = []
         with self.services.sessions.begin() as session:
             for item, r in good:
+                created = repo.get_record(session, self.side, item.record_id) is None
                 record = repo.upsert_record(session, self.side, item.record_id, record_fields(item.fields))
+                if created:
+                    totals["created"] += 1
+                    record.owner_id = self.owner_id
                 _, templates = store_media(session, record, r, self.pack, item.path.name)
                 for face_id, vector in templates:
                     new_ids.append(face_id)
                     new_vectors.append(vector)
                 records.add(item.record_id)
-                for warning in r.warnings:  # e.g. a truncated video: its readable part was indexed
-                    report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "warning", "code": "partial_video", "message": warning})
+                for warning in r.warnings:  # a truncated video (its readable part was indexed); a face found only in an enhanced photo
+                    code = "partial_video" if r.kind == "video" else "enhanced_photo"
+                    report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "warning", "code": code, "message": warning})
                 totals["new_media"] += 1
                 totals["faces"] += len(r.faces)
                 if not r.faces:

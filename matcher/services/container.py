@@ -1,6 +1,6 @@
 """Composition root: built once from Settings, it wires storage, indexes, model pipelines and
 limits, and exposes one object per use case (``records``, ``accounts``, ``review``,
-``search``, ``export``, ``audit``, ``health``, ``jobs``). The use cases live in their own
+``search``, ``export``, ``audit``, ``health``, ``jobs``, ``imports``). The use cases live in their own
 modules of ``matcher.services``; nothing here queries the database.
 
 Models load lazily (first use) and exactly once per process; nothing here is global:
@@ -32,6 +32,7 @@ from matcher.services.audit import AuditLog
 from matcher.services.capacity import ModelCapacity
 from matcher.services.export import CaseExport
 from matcher.services.health import HealthService
+from matcher.services.imports import ImportService
 from matcher.services.jobs import JobService
 from matcher.services.match_batcher import MatchBatcher
 from matcher.services.operations import Operations
@@ -134,6 +135,11 @@ class Services:
     @cached_property
     def jobs(self) -> JobService:
         return JobService(self)
+
+    @cached_property
+    def imports(self) -> ImportService:
+        """Shelter archives uploaded as a ZIP: checked, stored sealed, imported by a job."""
+        return ImportService(self)
 
     @cached_property
     def sightings(self):

@@ -8,6 +8,9 @@ first run committed and finishes from there, storing nothing twice.
   row already stored only makes sure its faces are indexed and the record matched.
 * ``import``: a shelter archive folder under the import root (``batch.import_archive``,
   which skips files already stored).
+* ``archive_upload``: a shelter archive uploaded as a ZIP, stored as a blob before the job
+  was queued (``services.imports``: skips files already stored, reports progress, deletes
+  the blob when it ends).
 """
 
 from __future__ import annotations
@@ -106,6 +109,16 @@ def run_import(services, job: Job) -> dict:
     return services.import_archive(Path(job.payload["folder"]), job.payload["actor"])
 
 
+# ---- archive uploaded as a ZIP (services.imports) ----
+def run_archive_upload(services, job: Job) -> dict:
+    return services.imports.run(_principal(services, job.owner_id), job)
+
+
+def cleanup_archive_upload(services, job: Job) -> None:
+    """After the job failed for good: its ZIP goes unless another job still needs it."""
+    services.imports.release(job)
+
+
 def _nothing(_services, _job: Job) -> None:
     return None
 
@@ -113,5 +126,6 @@ def _nothing(_services, _job: Job) -> None:
 KINDS: dict[str, JobKind] = {
     "video": JobKind(run_video, cleanup_video),
     "import": JobKind(run_import, _nothing),
+    "archive_upload": JobKind(run_archive_upload, cleanup_archive_upload),  # services.imports
     "sweep": JobKind(run_sweep, cleanup_sweep),  # footage swept for sightings (matcher.sightings.jobs)
 }

@@ -15,6 +15,10 @@ older than ``STALE_S``, or at once when the worker was a process on this machine
 longer exists) goes back to ``queued``; after ``MAX_ATTEMPTS`` starts it is ``failed`` with
 the reason. The work itself is idempotent (``services.job_kinds``), so a re-run after a
 crash stores nothing twice. Only the job's creator and admins can read it.
+
+A long job reports how far it is with ``set_progress`` (``{"done", "total", "stage"}`` in the
+row's ``progress``), written at most once every ``PROGRESS_EVERY_S`` seconds (plus every
+change of stage and the final value), so a 10,000-photo import does not write a row per photo.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from matcher.errors import InputError, NotFoundError
 from matcher.services.accounts import Principal
@@ -43,6 +49,7 @@ HEARTBEAT_S = 5.0  # how often a worker refreshes the jobs it runs
 STALE_S = 30.0  # a running job not heard of for this long lost its worker
 PRIVATE_PAYLOAD = ("filename",)  # what a family typed or named; dropped once the job ended
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+PROGRESS_EVERY_S = 1.0  # a running job's progress is written at most this often (plus stage changes and the end)
 
 
 @dataclass(frozen=True)
@@ -57,15 +64,18 @@ class Job:
     result: dict | None
     error: dict | None
     locked_by: str | None
+    progress: dict | None = None  # {"done": n, "total": m, "stage": "..."} once the job reported any
 
     @classmethod
     def of(cls, row: JobRow) -> Job:
         error = {"code": row.error_code, "message": row.error_message} if row.error_code else None
-        return cls(row.id, row.kind, row.owner_id, row.record_id, row.state, dict(row.payload or {}), row.attempts, row.result, error, row.locked_by)
+        return cls(
+            row.id, row.kind, row.owner_id, row.record_id, row.state, dict(row.payload or {}), row.attempts, row.result, error, row.locked_by, row.progress
+        )
 
     def public(self) -> dict:
         """What ``GET /v1/jobs/{id}`` answers."""
-        return {"id": self.id, "kind": self.kind, "status": self.status, "result": self.result, "error": self.error}
+        return {"id": self.id, "kind": self.kind, "status": self.status, "result": self.result, "error": self.error, "progress": self.progress}
 
 
 def _pid_namespace() -> str:
@@ -110,6 +120,8 @@ class JobService:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._inprocess = None  # services.worker.Worker, started by start_inprocess()
+        self._progress_lock = threading.Lock()
+        self._progress_marks: dict[str, tuple[float, str | None]] = {}  # job id -> (monotonic time, stage) of its last progress write
 
     @property
     def _sessions(self):
@@ -168,6 +180,26 @@ class JobService:
             return {p["blob"] for p in payloads if p and p.get("blob")}
 
     # ---- the worker's side ----
+    def set_progress(self, job_id: str, done: int, total: int, stage: str | None = None) -> bool:
+        """Record how far a running job is. Cheap to call for every item: the row is written
+        when the stage changes, when ``done`` reaches ``total``, and otherwise at most every
+        ``PROGRESS_EVERY_S``. True when it was written. A failed write (a busy database) is
+        logged and skipped: progress is a display, never a reason for the job to fail."""
+        now = time.monotonic()
+        with self._progress_lock:
+            last = self._progress_marks.get(job_id)
+            if last is not None and last[1] == stage and done < total and now - last[0] < PROGRESS_EVERY_S:
+                return False
+            self._progress_marks[job_id] = (now, stage)
+        progress = {"done": int(done), "total": int(total), "stage": stage}
+        try:
+            with self._sessions.begin() as session:
+                written = session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.state == JobStatus.RUNNING).values(progress=progress)).rowcount
+        except SQLAlchemyError as exc:
+            log.warning("job %s: progress not recorded (%s)", job_id, type(exc).__name__)
+            return False
+        return bool(written)
+
     def claim(self, worker: str) -> Job | None:
         """Take the oldest queued job for ``worker`` (atomically; see the module text)."""
         engine = self.services.engine
@@ -219,6 +251,8 @@ class JobService:
         """End a job this worker holds. False when it no longer holds it (re-queued after a
         lost heartbeat, or the record was erased): the row is left to its new owner."""
         payload = {k: v for k, v in job.payload.items() if k not in PRIVATE_PAYLOAD}
+        with self._progress_lock:
+            self._progress_marks.pop(job.id, None)
         with self._sessions.begin() as session:
             ended = session.execute(
                 update(JobRow)

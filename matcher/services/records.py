@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,14 +135,21 @@ class RecordService:
                 raise NotFoundError(f"no {side} {record_id}")
             return public_record(session, record, principal)
 
-    def list(self, principal: Principal, side: str, limit: int = 50, offset: int = 0) -> list[dict]:
+    def list(self, principal: Principal, side: str, limit: int = 50, offset: int = 0, owned_by: int | None = None, query: str | None = None) -> list[dict]:
+        """``owned_by``: only records that account created (a shelter's own children);
+        ``query``: number or name contains it, ignoring case."""
         if principal.role not in SIDE_ROLES[side]:
             raise ForbiddenError(f"a {principal.role} account cannot list {side} records")
         with self.services.sessions() as session:
-            query = select(Record).where(Record.side == side, Record.status != "withdrawn").order_by(Record.id)
+            select_ = select(Record).where(Record.side == side, Record.status != "withdrawn").order_by(Record.id)
             if principal.role == "family":
-                query = query.where(Record.owner_id == principal.user_id)
-            return [public_record(session, r, principal) for r in session.scalars(query.offset(offset).limit(limit))]
+                select_ = select_.where(Record.owner_id == principal.user_id)
+            if owned_by is not None:
+                select_ = select_.where(Record.owner_id == owned_by)
+            if query and query.strip():
+                pattern = "%" + query.strip().replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"  # % and _ as typed
+                select_ = select_.where(or_(Record.external_id.ilike(pattern, escape="!"), Record.name.ilike(pattern, escape="!")))
+            return [public_record(session, r, principal) for r in session.scalars(select_.offset(offset).limit(limit))]
 
     # ---- create / update ----
     def create(self, principal: Principal, side: str, fields: dict) -> dict:
@@ -153,7 +160,7 @@ class RecordService:
             if repo.get_record(session, side, number) is not None:
                 raise ConflictError(f"a {side} record numbered {number} already exists")
             record = repo.upsert_record(session, side, number, fields)
-            if side == Side.REPORT:
+            if side == Side.REPORT or principal.role == Role.SHELTER:  # a family's report; a shelter's own child
                 record.owner_id = principal.user_id
             repo.audit(session, principal.actor, principal.role, "record_create", side, str(record.id))
             session.flush()

@@ -11,10 +11,16 @@
 
 Rows carry the records' database ids under ``report_db`` / ``child_db`` for ordering; pages
 link by candidate id and report number only.
+
+* ``leads``: ``GET /v1/queue`` and ``matcher queue`` — the candidates (``ReviewService.queue``)
+  and the sightings (``SightingService.queue``, ``kind: "sighting"``, with ``url``) in one
+  list, strongest first; ``kind`` keeps one kind. Ids are per kind: a sighting is opened
+  at its ``url``, a candidate at ``/v1/candidates/{id}``.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -23,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from matcher.review.calibration import in_words
 from matcher.review.names import compare_names
-from matcher.review.ranking import Ranked, order, shortlist
+from matcher.review.ranking import NAME_ORDER, Ranked, order, shortlist
 from matcher.store.models import Candidate, Record
 from matcher.types import CandidateKind
 
@@ -124,6 +130,35 @@ def load_rows(session: Session, kind: str | None = None, status: str | None = "o
     found = session.execute(query).all()
     records = _records(session, {v[3] for v in found} | {v[4] for v in found})
     return sorted((row_of(tuple(v), records) for v in found), key=lambda r: r["strength"])
+
+
+KIND_ORDER = {CandidateKind.MATCH: 0, CandidateKind.DUPLICATE: 1, CandidateKind.SIGHTING: 2}  # ties between kinds
+
+
+def lead_strength(row: dict) -> tuple:
+    """Queue order of a ``leads`` row, candidate or sighting, as ``review.matching.strength_key``
+    reads a candidate: plausible before implausible, then name agreement (a sighting has no
+    name: unknown), then lower false-match rate, then higher score."""
+    ev = row.get("evidence") or {}
+    plausible = row["plausible"] if "plausible" in row else ev.get("plausible")
+    name = NAME_ORDER.get((ev.get("name") or {}).get("level"), 2)
+    fmr = row["fmr"] if row["fmr"] is not None else 1.0
+    return (plausible is False, name, fmr, -row["score"], KIND_ORDER.get(row["kind"], 3), row["id"])
+
+
+def merge_leads(candidates: list[dict], sightings: list[dict], limit: int) -> list[dict]:
+    """Two lists, each already strongest first, as one of at most ``limit``: a merge, so each
+    keeps its own order (the candidates' exactly as ``ReviewService.queue`` gives it)."""
+    return list(heapq.merge(candidates, sightings, key=lead_strength))[:limit]
+
+
+def leads(services, status: str | None, limit: int, kind: str | None = None) -> list[dict]:
+    """The reviewers' queue (``GET /v1/queue``, ``matcher queue``): candidates and sightings
+    with ``status`` (any when None), strongest first; ``kind`` (match, duplicate, sighting)
+    keeps one kind. A read like the candidates' queue: not audited (opening a lead is)."""
+    candidates = [] if kind == CandidateKind.SIGHTING else services.review.queue(status, limit, kind)
+    sightings = services.sightings.queue(status, limit) if kind in (None, "", CandidateKind.SIGHTING) else []
+    return merge_leads(candidates, sightings, limit)
 
 
 def keep(row: dict, flag: str = "", shelter: str = "", max_gap: int | None = None) -> bool:

@@ -101,8 +101,8 @@ class _Counting:
     def __init__(self, pipeline, tick: Callable[[int], None]) -> None:
         self._pipeline, self._tick = pipeline, tick
 
-    def analyze(self, images):
-        out = self._pipeline.analyze(images)
+    def analyze(self, images, **options):
+        out = self._pipeline.analyze(images, **options)
         self._tick(len(images))
         return out
 

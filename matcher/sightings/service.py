@@ -3,7 +3,9 @@ decide, and serve a sighting's crops and source video to reviewers.
 
 A sweep (``sweep``) reads the file into probes in memory (``sightings.probes``), then in one
 transaction searches them (``sightings.sweep``), writes the sightings that are new
-(``sightings.store``) and audits it as a search. Callers (CLI, API, pages, the ``sweep`` job)
+(``sightings.store``) and audits it as a search; when a concurrent sweep of the same file
+committed first (a unique source or sighting), the transaction runs again and finds what that
+one stored, and blobs are only deleted when no row uses them. Callers (CLI, API, pages, the ``sweep`` job)
 have checked the role: sightings, like candidates, are for reviewers and admins only
 (invariant 4), and every view and decision is audited.
 """
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from matcher.errors import InputError, NotFoundError
 from matcher.imaging import strip_metadata
@@ -26,11 +29,21 @@ from matcher.sightings.probes import Footage, check_upload, read_footage
 from matcher.sightings.store import SourceMeta
 from matcher.sightings.sweep import ProbeResult, make_gate, plan_sightings, search_probes
 from matcher.store import repo
+from matcher.store.db import is_busy
 from matcher.store.models import Record, Sighting, SightingDecision, SightingFace, SightingSource
 from matcher.types import CandidateStatus, MediaKind, Role, Side
 
 SIDES = {"reports": [Side.REPORT], "children": [Side.CHILD], "both": [Side.REPORT, Side.CHILD]}
 VIDEO_TYPES = {"mp4": "video/mp4", "mov": "video/mp4", "webm": "video/webm", "matroska": "video/webm", "avi": "video/x-msvideo"}
+
+
+STORE_ATTEMPTS = 3  # a sweep's search-and-store transaction, run again after a collision
+
+
+def collided(exc: BaseException) -> bool:
+    """A concurrent transaction got there first: a unique row (the same file's source or
+    sighting) or a database busy past its wait. Nothing was committed: running it again is safe."""
+    return isinstance(exc, IntegrityError) or is_busy(exc)
 
 
 def sides_of(choice: str) -> list[Side]:
@@ -119,6 +132,27 @@ def sighting_dict(s: Sighting, record: Record, source: SightingSource | None) ->
     }
 
 
+def queue_row(s: Sighting, record: Record, source: SightingSource | None) -> dict:
+    """A sighting as a row of the reviewers' queue (``GET /v1/queue``, ``matcher queue``):
+    the fields every queue row has (``id``, ``kind``, ``report_id``, ``child_id``, ``score``,
+    ``fmr``, ``status``, ``evidence``; the side it is not of is None), the list's fields
+    (``sighting_dict``) and where to open it. Numbers and times only, like the candidates'
+    rows: no crop, no file name (the sighting's own page shows them, audited)."""
+    return {
+        **sighting_dict(s, record, source),
+        "report_id": record.external_id if s.side == Side.REPORT else None,
+        "child_id": record.external_id if s.side == Side.CHILD else None,
+        "evidence": s.evidence or {},
+        "url": f"/v1/sightings/{s.id}",
+        "page": f"/review/sightings/{s.id}",
+    }
+
+
+def strength(s: Sighting) -> tuple:
+    """Queue order: plausible before implausible, then lower false-match rate, then score."""
+    return (s.plausible is False, s.fmr if s.fmr is not None else 1.0, -s.score, s.id)
+
+
 class SightingService:
     def __init__(self, services) -> None:
         self.services = services
@@ -146,30 +180,35 @@ class SightingService:
         footage = read_footage(svc, data, pack, progress)
         analysed = time.perf_counter()
         meta = SourceMeta(actor, file_name, taken_on, place)
-        new_blobs: list[str] = []
-        try:
-            with svc.sessions.begin() as session:
-                outcome = self._search_and_store(session, footage, data, sides, top_k, meta, pack, new_blobs)
-                repo.audit(
-                    session,
-                    actor,
-                    role,
-                    "search",
-                    "sweep",
-                    footage.sha256,
-                    request_id,
-                    kind=str(footage.kind),
-                    sides=[str(s) for s in sides],
-                    faces=outcome["seen"],
-                    searched=outcome["searched"],
-                    results=[s["record"] for s in outcome["sightings"]],
-                    sightings=[s["id"] for s in outcome["sightings"]],
-                    facts_given=sorted(k for k, v in (("taken_on", taken_on), ("place", place)) if v),
-                )
-        except BaseException:
-            for sha in new_blobs:
-                svc.blobs.delete(sha)  # written by this sweep only: no committed row points at them
-            raise
+        for attempt in range(1, STORE_ATTEMPTS + 1):
+            new_blobs: list[str] = []
+            try:
+                with svc.sessions.begin() as session:
+                    outcome = self._search_and_store(session, footage, data, sides, top_k, meta, pack, new_blobs)
+                    repo.audit(
+                        session,
+                        actor,
+                        role,
+                        "search",
+                        "sweep",
+                        footage.sha256,
+                        request_id,
+                        kind=str(footage.kind),
+                        sides=[str(s) for s in sides],
+                        faces=outcome["seen"],
+                        searched=outcome["searched"],
+                        results=[s["record"] for s in outcome["sightings"]],
+                        sightings=[s["id"] for s in outcome["sightings"]],
+                        facts_given=sorted(k for k, v in (("taken_on", taken_on), ("place", place)) if v),
+                    )
+                break
+            except BaseException as exc:
+                self._discard(new_blobs)
+                if attempt == STORE_ATTEMPTS or not collided(exc):
+                    raise
+                # a concurrent sweep of the same file committed its source or sightings first:
+                # searched again, this transaction finds them (and stores nothing twice)
+                time.sleep(0.05 * attempt)
         done = time.perf_counter()
         return SweepOutcome(
             footage.sha256,
@@ -185,6 +224,16 @@ class SightingService:
             done - started,
             {"analyse_s": round(analysed - started, 3), "search_store_s": round(done - analysed, 3)},
         )
+
+    def _discard(self, hashes: list[str]) -> None:
+        """Blobs an uncommitted attempt wrote, unless a row or a queued job now uses them (a
+        concurrent sweep of the same file, or an upload, may have committed the same bytes)."""
+        if not hashes:
+            return
+        with self.services.sessions() as session:
+            gone = store.unreferenced(session, hashes)
+        for sha in gone:
+            self.services.blobs.delete(sha)
 
     def _search_and_store(
         self, session, footage: Footage, data: bytes, sides: list[str], top_k: int, meta: SourceMeta, pack: str | None, new_blobs: list[str]
@@ -246,6 +295,14 @@ class SightingService:
     # ---- reading ----
     def list(self, status: str | None = CandidateStatus.OPEN, limit: int = 200, record: str | None = None) -> list[dict]:
         """Sightings, strongest first (plausible before implausible, then lower rate, then score)."""
+        return [sighting_dict(s, rec, src) for s, rec, src in self._strongest(status, limit, record)]
+
+    def queue(self, status: str | None = CandidateStatus.OPEN, limit: int = 200) -> list[dict]:
+        """Sightings as queue rows (``queue_row``), strongest first; read like the candidates'
+        queue (not audited: opening one is)."""
+        return [queue_row(s, rec, src) for s, rec, src in self._strongest(status, limit)]
+
+    def _strongest(self, status: str | None, limit: int, record: str | None = None) -> list[tuple]:
         with self.services.sessions() as session:
             query = (
                 select(Sighting, Record, SightingSource)
@@ -257,8 +314,8 @@ class SightingService:
             if record:
                 query = query.where(Record.external_id == record)
             rows = session.execute(query).all()
-        rows.sort(key=lambda r: (r[0].plausible is False, r[0].fmr if r[0].fmr is not None else 1.0, -r[0].score, r[0].id))
-        return [sighting_dict(s, rec, src) for s, rec, src in rows[:limit]]
+        rows.sort(key=lambda r: strength(r[0]))
+        return [tuple(r) for r in rows[:limit]]
 
     def get(self, sighting_id: int, actor: str, role: str, request_id: str | None = None) -> dict:
         """One sighting with its record, source, evidence, crops and decisions; the view is audited."""

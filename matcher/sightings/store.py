@@ -26,8 +26,9 @@ from matcher.imaging import encode_jpeg
 from matcher.sightings.probes import Footage
 from matcher.sightings.sweep import Gate, Plan, evidence, face_scores
 from matcher.store import repo
-from matcher.store.models import Face, Media, Sighting, SightingFace, SightingSource
-from matcher.types import CandidateKind, CandidateStatus
+from matcher.store.blobrefs import job_blobs
+from matcher.store.models import Face, JobRow, Media, Sighting, SightingFace, SightingSource
+from matcher.types import CandidateKind, CandidateStatus, JobStatus
 
 CROPS = 5  # best frames kept per sighting
 
@@ -160,6 +161,12 @@ def used_elsewhere(session: Session, sha256: str) -> bool:
         select(func.count()).select_from(SightingFace).where(SightingFace.crop_sha256 == sha256),
     )
     return any(session.scalar(q) for q in checks)
+
+
+def unreferenced(session: Session, hashes: Iterable[str]) -> list[str]:
+    """Those of ``hashes`` no row and no queued or running job (its upload) points at."""
+    held = job_blobs(session.scalars(select(JobRow.payload).where(JobRow.state.in_((JobStatus.QUEUED, JobStatus.RUNNING)))))
+    return [h for h in dict.fromkeys(hashes) if h not in held and not used_elsewhere(session, h)]
 
 
 def release_rejected(session: Session, sighting: Sighting, actor: str, role: str, request_id: str | None = None) -> set[str]:

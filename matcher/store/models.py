@@ -322,6 +322,7 @@ class JobRow(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     locked_by: Mapped[str | None] = mapped_column(String(200))  # worker identity: host/pid-namespace/pid
+    progress: Mapped[dict | None] = mapped_column(JSON)  # {"done", "total", "stage"} while it runs (JobService.set_progress)
 
 
 # tables kept in their own modules (registered on Base.metadata by importing them here)

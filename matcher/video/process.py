@@ -4,11 +4,18 @@ Sampled frames go through ``Pipeline.analyze`` in small batches (detection per f
 shared embedding batch for all their faces); detections are linked into tracks
 (``tracking.link_tracks``) and each track keeps its best faces spread in time
 (``tracking.select_spread``). Only the kept faces' crops stay in memory.
+
+Mirror TTA (``MATCHER_MIRROR_TTA``) is applied to the kept faces only: every detection is
+embedded once, plainly, to link tracks, and only the (at most ``faces_per_track``) faces a
+track keeps, which are what a template or a sweep's query is made of, get their mirror image
+embedded too (``Pipeline.add_mirror``). Their vectors are the ones the photo pipeline gives
+with TTA; the work is about half (measured: 940 recognizer runs -> 520 for a minute of the
+Hamilton clip at 720p, where 470 faces are detected and 50 kept).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -109,7 +116,7 @@ def analyze_video(data: bytes, pipeline, options: VideoOptions = VideoOptions())
     batch: list = []
 
     def flush() -> None:
-        for sample, found in zip(batch, pipeline.analyze([s.bgr for s in batch]), strict=True):
+        for sample, found in zip(batch, pipeline.analyze([s.bgr for s in batch], mirror=False), strict=True):
             boxes = np.array([[f.box.x1, f.box.y1, f.box.x2, f.box.y2] for f in found], np.float32).reshape(-1, 4)
             emb = np.stack([f.embedding for f in found]) if found else np.zeros((0, pipeline.dim), np.float32)
             frames.append(FrameDetections(sample.time, boxes, emb))
@@ -122,8 +129,24 @@ def analyze_video(data: bytes, pipeline, options: VideoOptions = VideoOptions())
             flush()
     flush()
 
+    tracks = build_tracks(frames, faces, link_tracks(frames, params), faces_per_track)
+    return VideoResult(
+        tracks=with_mirror(tracks, pipeline),
+        warnings=tuple(stats.warnings),
+        duration=round(stats.duration, 3),
+        frames_decoded=stats.frames_decoded,
+        frames_sampled=stats.frames_sampled,
+        width=stats.width,
+        height=stats.height,
+        format=stats.format,
+        codec=stats.codec,
+    )
+
+
+def build_tracks(frames: list[FrameDetections], faces: list[list[DetectedFace]], linked: list[list[tuple[int, int]]], faces_per_track: int) -> list[Track]:
+    """Tracks from linked (frame index, detection index) members, each with its kept faces."""
     tracks = []
-    for tid, members in enumerate(link_tracks(frames, params)):
+    for tid, members in enumerate(linked):
         times = [frames[fi].time for fi, _ in members]
         kept = select_spread(times, [faces[fi][d].quality.score for fi, d in members], faces_per_track)
         tracks.append(
@@ -135,14 +158,14 @@ def analyze_video(data: bytes, pipeline, options: VideoOptions = VideoOptions())
                 faces=tuple(TrackFace(times[k], faces[members[k][0]][members[k][1]]) for k in kept),
             )
         )
-    return VideoResult(
-        tracks=tuple(tracks),
-        warnings=tuple(stats.warnings),
-        duration=round(stats.duration, 3),
-        frames_decoded=stats.frames_decoded,
-        frames_sampled=stats.frames_sampled,
-        width=stats.width,
-        height=stats.height,
-        format=stats.format,
-        codec=stats.codec,
-    )
+    return tracks
+
+
+def with_mirror(tracks: list[Track], pipeline) -> tuple[Track, ...]:
+    """The tracks with their kept faces' embeddings made mirror-TTA ones (one batch for all
+    tracks; ``Pipeline.add_mirror`` leaves them as they are when TTA is off)."""
+    kept = [f.face for t in tracks for f in t.faces]
+    if not kept:
+        return tuple(tracks)
+    vectors = iter(pipeline.add_mirror(np.stack([f.crop for f in kept]), np.stack([f.embedding for f in kept])))
+    return tuple(replace(t, faces=tuple(replace(f, face=replace(f.face, embedding=next(vectors))) for f in t.faces)) for t in tracks)

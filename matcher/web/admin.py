@@ -7,11 +7,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from matcher.api.deps import Id, get_services
-from matcher.errors import MatcherError
+from matcher.errors import ConflictError, MatcherError, NotFoundError
 from matcher.services.container import Services
 from matcher.types import USER_ROLES, RecordStatus
-from matcher.web.common import ADMIN, IMG_HEADERS, check_csrf, redirect, render
+from matcher.web.common import ADMIN, IMG_HEADERS, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
+from matcher.web.messages import error_message, value_words
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,11 +44,16 @@ def add_user(
     svc: Services = Depends(get_services),
 ) -> Response:
     check_csrf(s, csrf)
+    tr = language(request)
     try:
         svc.accounts.add_user(name.strip(), user_role, s.principal.actor)
-        s.flash.append(f"User {name.strip()} added as {user_role}. Create a token for them below.")
-    except MatcherError as exc:
-        s.flash.append(f"Could not add the user: {exc.message}")
+        s.flash.append(
+            tr.gettext("User %(name)s added as %(role)s. Create a token for them below.") % {"name": name.strip(), "role": value_words(tr, user_role)}
+        )
+    except ConflictError:
+        s.flash.append(tr.gettext("Could not add the user: a user named %(name)s already exists.") % {"name": name.strip()})
+    except MatcherError:
+        s.flash.append(tr.gettext("Could not add the user: give a name of 1 to 128 characters and one of the roles."))
     return redirect("/admin/users")
 
 
@@ -56,27 +62,31 @@ def create_token(
     request: Request, user: str = Form(""), days: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)
 ) -> Response:
     check_csrf(s, csrf)
+    tr = language(request)
     try:
         lifetime = float(days) if days.strip() else None
         if lifetime is not None and not 0 < lifetime <= 3650:
             raise ValueError
     except ValueError:
-        s.flash.append("Days must be a number between 1 and 3650.")
+        s.flash.append(tr.gettext("Days must be a number between 1 and 3650."))
         return redirect("/admin/users")
     try:
         new = svc.accounts.create_token(user.strip(), lifetime, s.principal.actor)
+    except NotFoundError:
+        s.flash.append(tr.gettext("Could not create the token: there is no user %(name)s.") % {"name": user.strip()})
+        return redirect("/admin/users")
     except MatcherError as exc:
-        s.flash.append(f"Could not create the token: {exc.message}")
+        s.flash.append(tr.gettext("Could not create the token: %(reason)s") % {"reason": error_message(tr, exc)})
         return redirect("/admin/users")
     # shown once, in this response only (no redirect, never stored)
     return _users_page(request, s, svc, 201, new)
 
 
 @router.post("/admin/tokens/{token_id}/revoke")
-def revoke_token(token_id: Id, csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+def revoke_token(request: Request, token_id: Id, csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
     check_csrf(s, csrf)
     svc.accounts.revoke_token(token_id, s.principal.actor)
-    s.flash.append(f"Token {token_id} revoked.")
+    s.flash.append(language(request).gettext("Token %(id)s revoked.") % {"id": token_id})
     return redirect("/admin/users")
 
 
@@ -103,22 +113,30 @@ def erase_form(request: Request, record: str = Query("", max_length=20), s: WebS
         found = svc.records.erase_target(int(record))
         target = found if found is not None and found["status"] != RecordStatus.WITHDRAWN else None
         if target is None:
-            s.flash.append(f"No record {record}.")
+            s.flash.append(language(request).gettext("No record %(id)s.") % {"id": record})
     return render(request, "admin_erase.html", s, target=target, record=record)
 
 
 @router.post("/admin/erase/{record_id}")
 async def erase(
-    record_id: Id, confirm: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)
+    request: Request, record_id: Id, confirm: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)
 ) -> Response:
     check_csrf(s, csrf)
+    tr = language(request)
     found = svc.records.erase_target(record_id)
     number = found["number"] if found is not None else None
     if number is None or confirm.strip() != number:
-        s.flash.append("Nothing was erased: type the record number exactly to confirm.")
+        s.flash.append(tr.gettext("Nothing was erased: type the record number exactly to confirm."))
         return redirect(f"/admin/erase?record={record_id}")
     out = await run_in_threadpool(svc.records.erase, s.principal, record_id, "erase")
-    s.flash.append(f"Record {number} erased: {out['media']} files, {out['faces']} faces, {out['candidates']} candidates removed; a tombstone remains.")
+    removed = {
+        "files": tr.ngettext("%(num)s file", "%(num)s files", out["media"]) % {"num": tr.number(out["media"])},
+        "faces": tr.ngettext("%(num)s face", "%(num)s faces", out["faces"]) % {"num": tr.number(out["faces"])},
+        "candidates": tr.ngettext("%(num)s candidate", "%(num)s candidates", out["candidates"]) % {"num": tr.number(out["candidates"])},
+    }
+    s.flash.append(
+        tr.gettext("Record %(number)s erased: %(files)s, %(faces)s and %(candidates)s removed; a tombstone remains.") % {"number": number, **removed}
+    )
     return redirect("/admin/erase")
 
 

@@ -13,44 +13,90 @@ from pathlib import Path
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
 from matcher.api.deps import get_services
-from matcher.review.calibration import in_words
 from matcher.services.container import Services
 from matcher.types import Role
 from matcher.web.cookies import COOKIE, SessionStore, WebSession, same
+from matcher.web.i18n import LANG_COOKIE, LANGUAGES, Language, choose
+from matcher.web.messages import error_words, problem_words, rate_words
 
 HERE = Path(__file__).parent
 PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store, private"}
 IMG_HEADERS = {"Cache-Control": "no-store, private", "Content-Security-Policy": "default-src 'none'"}
-PAGE_PREFIXES = ("/signin", "/signout", "/review", "/my", "/admin", "/img", "/shelter")
+PAGE_PREFIXES = ("/signin", "/signout", "/review", "/my", "/admin", "/img", "/shelter", "/lang")
 HOME = {Role.FAMILY: "/my", Role.REVIEWER: "/review", Role.ADMIN: "/admin", Role.SHELTER: "/shelter"}
 
-env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-env.filters["fmr_words"] = lambda v: in_words(v) if v is not None else "not calibrated"
-env.filters["flag_words"] = lambda f: f.replace("_", " ")
+env = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    extensions=["jinja2.ext.i18n"],
+)
+env.newstyle_gettext = True  # ``_("... %(n)s", n=...)``: autoescaped, formatted by name (gettext callables come with each render)
 
 
-def percent(v: float | None) -> str:
+def language(request: Request) -> Language:
+    """The request's language: the switcher's cookie, else ``Accept-Language``, else English."""
+    code = choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    return request.app.state.catalogues.get(code)
+
+
+# ---- filters that format for the page's language (the template's ``lang``) ----
+@pass_context
+def _num(ctx, value: float | None, digits: int = 2) -> str:
+    return ctx["lang"].number(value, digits)
+
+
+@pass_context
+def _percent(ctx, value: float | None) -> str:
     """A rate as a reviewer reads it: ``0.004`` -> ``0.4 %``, tiny ones as ``< 0.01 %``."""
-    if v is None:
-        return "unknown"
-    pct = 100 * float(v)
+    lang: Language = ctx["lang"]
+    if value is None:
+        return lang.gettext("unknown")
+    pct = 100 * float(value)
     if pct < 0.01:
-        return "less than 0.01 %"
-    return f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
+        return lang.gettext("less than 0.01 %%") % {}
+    return lang.number(pct, 2 if pct < 0.1 else 1 if pct < 10 else 0) + "\u00a0%"
 
 
-def age_words(v: float | None) -> str:
-    """Years as given: ``4.0`` -> ``4``, ``4.5`` -> ``4.5``."""
-    return "unknown" if v is None else f"{float(v):g}"
+@pass_context
+def _age(ctx, value: float | None) -> str:
+    """Years as given: ``4.0`` -> ``4``, ``4.5`` -> ``4.5`` (in the page's digits)."""
+    lang: Language = ctx["lang"]
+    return lang.gettext("unknown") if value is None else lang.number(float(value), None)
 
 
-env.filters["percent"] = percent
-env.filters["fmr_short"] = lambda v: in_words(v).removesuffix(" score this high") if v is not None else "not calibrated"
-env.filters["age_words"] = age_words
+@pass_context
+def _fmr_words(ctx, value: float | None) -> str:
+    return rate_words(ctx["lang"], value, short=False)
+
+
+@pass_context
+def _fmr_short(ctx, value: float | None) -> str:
+    return rate_words(ctx["lang"], value, short=True)
+
+
+@pass_context
+def _date(ctx, value, style: str = "medium") -> str:
+    return ctx["lang"].date(value, style)
+
+
+@pass_context
+def _words(ctx, value: str | None) -> str:
+    """A stored enum value in words of the page's language (``under review``, ``awaiting_second``...)."""
+    from matcher.web.messages import value_words
+
+    return value_words(ctx["lang"], value)
+
+
+env.filters.update(num=_num, percent=_percent, age_words=_age, fmr_words=_fmr_words, fmr_short=_fmr_short, date=_date, words=_words)
+env.filters["flag_words"] = _words
+env.filters["problem_words"] = pass_context(lambda ctx, code: problem_words(ctx["lang"], code))
+env.filters["error_words"] = pass_context(lambda ctx, error: error_words(ctx["lang"], error))
 
 
 # ---- errors that pages answer in HTML (see ``matcher.web.app.mount_pages``) ----
@@ -59,10 +105,12 @@ class SignInNeeded(Exception):
 
 
 class PageForbidden(Exception):
-    """Signed in, but not allowed here (role, or a form without the session's CSRF token)."""
+    """Signed in, but not allowed here: ``reason`` is ``"role"`` (this page is for other
+    accounts) or ``"csrf"`` (a form without the session's token); the page says it in words."""
 
-    def __init__(self, message: str) -> None:
-        self.message = message
+    def __init__(self, reason: str, roles: tuple[str, ...] = ()) -> None:
+        self.reason = reason
+        self.roles = roles
 
 
 def is_page(path: str) -> bool:
@@ -93,7 +141,7 @@ def signed_in(s: WebSession | None = Depends(current)) -> WebSession:
 def role(*roles: str):
     def guard(s: WebSession = Depends(signed_in)) -> WebSession:
         if s.principal.role not in roles:
-            raise PageForbidden(f"This page is for {' or '.join(roles)} accounts; you are signed in as {s.principal.role}.")
+            raise PageForbidden("role", roles)
         return s
 
     return guard
@@ -107,7 +155,7 @@ ADMIN = role(Role.ADMIN)
 
 def check_csrf(s: WebSession, token: str) -> None:
     if not same(s.csrf, token):
-        raise PageForbidden("This form has expired or did not come from this site. Go back, reload the page and try again.")
+        raise PageForbidden("csrf")
 
 
 # ---- responses ----
@@ -115,8 +163,20 @@ def render(request: Request, name: str, s: WebSession | None = None, status: int
     flash = list(s.flash) if s else []
     if s:
         s.flash.clear()
-    html = env.get_template(name).render(request=request, me=s.principal if s else None, csrf=s.csrf if s else "", flash=flash, **ctx)
-    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    lang = language(request)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    html = env.get_template(name).render(
+        request=request,
+        me=s.principal if s else None,
+        csrf=s.csrf if s else "",
+        flash=flash,
+        lang=lang,
+        languages=LANGUAGES,
+        here=here,
+        **lang.jinja(),
+        **ctx,
+    )
+    return HTMLResponse(html, status_code=status, headers={**PAGE_HEADERS, "Content-Language": lang.code})
 
 
 def redirect(url: str) -> RedirectResponse:

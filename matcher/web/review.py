@@ -5,6 +5,14 @@ A reviewer works one report at a time (issue 17): ``/review`` lists reports with
 shortlists in ranking order, ``/review/reports/{number}`` is one report's list, and a
 candidate opened from it (``?report=NUMBER``) has previous / next inside that report; after
 a decision the next open candidate of the same report follows, then the queue.
+
+A candidate opened from the flat list with filters carries them in its address
+(``?kind=duplicate&flag=...``, defaults left out): previous / next follow that filtered list,
+and after a decision the next candidate of the list follows, then the filtered list itself
+(issue 13). Without a context, previous / next follow the open queue.
+
+A decision is recorded only when the form says it was confirmed (``sure=yes``): the page's
+script asks in place (``#confirm-step``); without it, the first post answers a confirm page.
 """
 
 from __future__ import annotations
@@ -18,22 +26,63 @@ from matcher.api.deps import Id, get_services
 from matcher.services.container import Services
 from matcher.services.review import FLAGS
 from matcher.types import CandidateStatus, Verdict
-from matcher.web.common import REVIEW, check_csrf, redirect, render
+from matcher.web.common import REVIEW, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
+from matcher.web.messages import N_, value_words
 
 router = APIRouter(include_in_schema=False)
 STATUSES = tuple(dict.fromkeys([*CandidateStatus, "superseded", "all"]))
 VERDICTS = tuple(Verdict)
 STATUS_PATTERN = "^(open|unsure|awaiting_second|confirmed|rejected|superseded|all)$"
 NUMBER = "^[^\\x00-\\x1f]{1,128}$"
+# the flat list's filters and their defaults (the open queue in queue order: no filter at all)
+FLAT_DEFAULTS = {"status": "open", "kind": "", "flag": "", "shelter": "", "max_gap": "", "sort": "strength"}
+# what the confirm step asks, per verdict
+QUESTIONS = {
+    "confirmed": N_("Confirm candidate %(id)s as a match and refer it for verification?"),
+    "rejected": N_("Reject candidate %(id)s?"),
+    "unsure": N_("Mark candidate %(id)s as unsure and escalate it?"),
+}
 
 
 def report_url(number: str) -> str:
     return "/review/reports/" + quote(number, safe="")
 
 
-def candidate_url(candidate_id: int, report: str | None = None) -> str:
-    return f"/review/candidates/{candidate_id}" + (f"?report={quote(report, safe='')}" if report else "")
+def flat_filters(status: str = "open", kind: str = "", flag: str = "", shelter: str = "", max_gap: str = "", sort: str = "strength") -> dict[str, str]:
+    """The flat list's filters as a candidate's address carries them: valid values only,
+    defaults left out (``{}``: the open queue in queue order). Pure."""
+    gap = max_gap.strip()
+    given = {
+        "status": status if status in STATUSES else "open",
+        "kind": kind if kind in ("match", "duplicate") else "",
+        "flag": flag[:64],
+        "shelter": shelter.strip()[:256],
+        "max_gap": gap if gap.isdigit() and len(gap) <= 4 else "",
+        "sort": sort if sort in ("strength", "score") else "strength",
+    }
+    return {k: v for k, v in given.items() if v != FLAT_DEFAULTS[k]}
+
+
+def candidate_url(candidate_id: int, report: str | None = None, flat: dict | None = None) -> str:
+    """A candidate in its context: inside a report (``?report=``), in a filtered flat list
+    (its filters), or in the open queue (no query)."""
+    url = f"/review/candidates/{candidate_id}"
+    if report:
+        return url + f"?report={quote(report, safe='')}"
+    return url + (f"?{urlencode(flat)}" if flat else "")
+
+
+def list_url(flat: dict | None) -> str:
+    """The flat list with these filters."""
+    return "/review?" + urlencode({"view": "all", **(flat or {})})
+
+
+def _flat_ids(svc: Services, flat: dict) -> list[int]:
+    """Ids of the flat list with these filters, in its order (as ``queue_page`` lists them)."""
+    f = {**FLAT_DEFAULTS, **flat}
+    gap = int(f["max_gap"]) if f["max_gap"] else None
+    return [r["id"] for r in svc.review.filtered_queue(f["status"], f["kind"], f["flag"], f["shelter"], gap, f["sort"])]
 
 
 @router.get("/review")
@@ -53,9 +102,10 @@ def queue_page(
     gap = int(max_gap) if max_gap.strip().isdigit() else None
     filters = {"view": view, "status": status, "kind": kind, "flag": flag, "shelter": shelter, "max_gap": max_gap, "sort": sort}
     common = {"filters": filters, "statuses": STATUSES, "flags": FLAGS, "report_url": report_url, "candidate_url": candidate_url}
+    common["open_sightings"] = len(svc.sightings.open_ids())  # leads of their own kind: linked, counted
     if view == "all":
         rows = svc.review.filtered_queue(status, kind, flag, shelter.strip(), gap, sort)
-        return render(request, "queue.html", s, rows=rows, **common)
+        return render(request, "queue.html", s, rows=rows, flat=flat_filters(status, kind, flag, shelter, max_gap, sort), **common)
     grouped = svc.review.by_report(status, flag, shelter.strip(), gap, page)
     pager = {k: v for k, v in filters.items() if k not in ("kind", "sort")}
     return render(request, "queue_reports.html", s, q=grouped, pager_qs=urlencode(pager), **common)
@@ -71,7 +121,7 @@ def _neighbours(ids: list[int], candidate_id: int) -> tuple[int | None, int | No
     if candidate_id in ids:
         i = ids.index(candidate_id)
         return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
-    return None, (ids[0] if ids else None)
+    return None, next((i for i in ids if i != candidate_id), None)
 
 
 @router.get("/review/candidates/{candidate_id}")
@@ -79,6 +129,12 @@ def candidate_page(
     request: Request,
     candidate_id: Id,
     report: str = Query("", max_length=128),
+    status: str = Query("open", max_length=32),
+    kind: str = Query("", max_length=16),
+    flag: str = Query("", max_length=64),
+    shelter: str = Query("", max_length=256),
+    max_gap: str = Query("", max_length=4),
+    sort: str = Query("strength", max_length=16),
     s: WebSession = Depends(REVIEW),
     svc: Services = Depends(get_services),
 ) -> Response:
@@ -87,7 +143,8 @@ def candidate_page(
     pairs = svc.review.evidence_pairs(case, 3)
     others = svc.review.others_of_report(candidate_id, 50)
     context = report if report and report == case["report_id"] else ""
-    ids = svc.review.report_open_ids(context) if context else svc.review.open_ids(500)
+    flat = {} if context else flat_filters(status, kind, flag, shelter, max_gap, sort)
+    ids = svc.review.report_open_ids(context) if context else _flat_ids(svc, flat) if flat else svc.review.open_ids(500)
     prev_id, next_id = _neighbours(ids, candidate_id)
     return render(
         request,
@@ -102,11 +159,19 @@ def candidate_page(
         next_id=next_id,
         verdicts=VERDICTS,
         report=context,
+        flat=flat,
+        hidden=_context_fields(context, flat),
         names=case.get("name_agreement"),
         name_ranking=svc.settings.name_ranking,
         report_url=report_url,
         candidate_url=candidate_url,
+        list_url=list_url,
     )
+
+
+def _context_fields(report: str, flat: dict) -> dict[str, str]:
+    """The hidden fields that carry a candidate's context through the decision form."""
+    return {"report": report} if report else dict(flat)
 
 
 @router.post("/review/candidates/{candidate_id}/decision")
@@ -115,23 +180,55 @@ def decide_page(
     candidate_id: Id,
     verdict: str = Form(""),
     note: str = Form(""),
+    sure: str = Form(""),
     report: str = Form("", max_length=128),
+    status: str = Form("open", max_length=32),
+    kind: str = Form("", max_length=16),
+    flag: str = Form("", max_length=64),
+    shelter: str = Form("", max_length=256),
+    max_gap: str = Form("", max_length=4),
+    sort: str = Form("strength", max_length=16),
     csrf: str = Form(""),
     s: WebSession = Depends(REVIEW),
     svc: Services = Depends(get_services),
 ) -> Response:
     check_csrf(s, csrf)
+    tr = language(request)
+    flat = {} if report else flat_filters(status, kind, flag, shelter, max_gap, sort)
+    here = candidate_url(candidate_id, report or None, flat)
     if verdict not in VERDICTS:
-        s.flash.append("Choose confirm, reject or unsure.")
-        return redirect(candidate_url(candidate_id, report or None))
-    ids = svc.review.report_open_ids(report) if report else svc.review.open_ids(500)
+        s.flash.append(tr.gettext("Choose confirm, reject or unsure."))
+        return redirect(here)
+    if sure != "yes":  # no script asked: ask on a page of its own, nothing recorded yet
+        return render(
+            request,
+            "review_confirm.html",
+            s,
+            title=tr.gettext("Candidate %(id)s") % {"id": candidate_id},
+            question=tr.gettext(QUESTIONS[verdict]) % {"id": candidate_id},
+            verdict=verdict,
+            note=note[:4000],
+            action=f"/review/candidates/{candidate_id}/decision",
+            hidden=_context_fields(report, flat),
+            back=here,
+        )
+    ids = svc.review.report_open_ids(report) if report else _flat_ids(svc, flat) if flat else svc.review.open_ids(500)
     out = svc.review.decide(candidate_id, verdict, s.principal.actor, note.strip()[:4000] or None, s.principal.role, request.state.request_id)
-    s.flash.append(f"Decision recorded for candidate {candidate_id}: {verdict.replace('_', ' ')} (now {out['status'].replace('_', ' ')}).")
+    s.flash.append(
+        tr.gettext("Decision recorded for candidate %(id)s: %(verdict)s (now %(status)s).")
+        % {"id": candidate_id, "verdict": value_words(tr, verdict), "status": value_words(tr, out["status"])}
+    )
+    if flat:  # the filtered list: its next candidate, then the list itself
+        after = ids[ids.index(candidate_id) + 1 :] if candidate_id in ids else [i for i in ids if i != candidate_id]
+        if after:
+            return redirect(candidate_url(after[0], None, flat))
+        s.flash.append(tr.gettext("No more candidates in this list."))
+        return redirect(list_url(flat))
     rest = [i for i in ids if i != candidate_id]
     if candidate_id in ids:
         rest = ids[ids.index(candidate_id) + 1 :] or rest
     if rest:
         return redirect(candidate_url(rest[0], report or None))
     if report:
-        s.flash.append(f"Report {report}: no open candidates left.")
+        s.flash.append(tr.gettext("Report %(number)s: no open candidates left.") % {"number": report})
     return redirect("/review")

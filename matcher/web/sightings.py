@@ -2,6 +2,9 @@
 record, the source, and an HTML5 player that starts where the child is seen), decisions,
 and the stored original streamed with ``Range`` support (reviewers and admins only,
 ``no-store``). Every view and decision goes through ``services.sightings`` (audited).
+
+A decision is recorded only when the form says it was confirmed (``sure=yes``): the page's
+script asks in place; without it, the first post answers a confirm page (issue 13).
 """
 
 from __future__ import annotations
@@ -13,14 +16,21 @@ from matcher.api.deps import Id, get_services
 from matcher.api.routes.sightings import is_first_request, ranged_response
 from matcher.services.container import Services
 from matcher.types import CandidateStatus, Verdict
-from matcher.web.common import IMG_HEADERS, PAGE_CSP, REVIEW, check_csrf, redirect, render
+from matcher.web.common import IMG_HEADERS, PAGE_CSP, REVIEW, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
+from matcher.web.messages import N_, value_words
 
 router = APIRouter(include_in_schema=False)
 STATUSES = (*CandidateStatus, "all")
 VERDICTS = tuple(Verdict)
 # the sighting page plays the stored original from this origin
 PLAYER_CSP = PAGE_CSP + "; media-src 'self'"
+# what the confirm step asks, per verdict
+QUESTIONS = {
+    "confirmed": N_("Confirm sighting %(id)s: the child was seen there?"),
+    "rejected": N_("Reject sighting %(id)s? Its frames will be erased."),
+    "unsure": N_("Mark sighting %(id)s as unsure and escalate it?"),
+}
 
 
 def sighting_url(sighting_id: int) -> str:
@@ -67,18 +77,36 @@ def decide_page(
     sighting_id: Id,
     verdict: str = Form(""),
     note: str = Form(""),
+    sure: str = Form(""),
     csrf: str = Form(""),
     s: WebSession = Depends(REVIEW),
     svc: Services = Depends(get_services),
 ) -> Response:
     check_csrf(s, csrf)
+    tr = language(request)
     if verdict not in VERDICTS:
-        s.flash.append("Choose confirm, reject or unsure.")
+        s.flash.append(tr.gettext("Choose confirm, reject or unsure."))
         return redirect(sighting_url(sighting_id))
+    if sure != "yes":  # no script asked: ask on a page of its own, nothing recorded yet
+        return render(
+            request,
+            "review_confirm.html",
+            s,
+            title=tr.gettext("Sighting %(id)s") % {"id": sighting_id},
+            question=tr.gettext(QUESTIONS[verdict]) % {"id": sighting_id},
+            verdict=verdict,
+            note=note[:4000],
+            action=f"/review/sightings/{sighting_id}/decision",
+            hidden={},
+            back=sighting_url(sighting_id),
+        )
     out = svc.sightings.decide(sighting_id, verdict, s.principal.actor, note.strip()[:4000] or None, s.principal.role, request.state.request_id)
-    s.flash.append(f"Decision recorded for sighting {sighting_id}: {verdict} (now {out['status'].replace('_', ' ')}).")
+    s.flash.append(
+        tr.gettext("Decision recorded for sighting %(id)s: %(verdict)s (now %(status)s).")
+        % {"id": sighting_id, "verdict": value_words(tr, verdict), "status": value_words(tr, out["status"])}
+    )
     if out["erased_blobs"]:
-        s.flash.append("Its frames were erased, and the footage too where no other sighting needs it.")
+        s.flash.append(tr.gettext("Its frames were erased, and the footage too where no other sighting needs it."))
     rest = [i for i in svc.sightings.open_ids() if i != sighting_id]
     return redirect(sighting_url(rest[0]) if rest else "/review/sightings")
 

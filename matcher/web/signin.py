@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from matcher.api.deps import get_services
 from matcher.errors import AuthError
 from matcher.services.container import Services
-from matcher.web.common import HOME, check_csrf, cookie_args, current, redirect, render, signed_in, store
+from matcher.web.common import HOME, check_csrf, cookie_args, current, language, redirect, render, signed_in, store
 from matcher.web.cookies import COOKIE, PRE_COOKIE, WebSession, same
 
 router = APIRouter(include_in_schema=False)
@@ -41,12 +41,17 @@ def _signin_page(request: Request, error: str | None = None, status: int = 200, 
 
 @router.post("/signin")
 def signin(request: Request, token: str = Form(""), pre: str = Form(""), next: str = Form(""), svc: Services = Depends(get_services)) -> Response:
+    tr = language(request)
     if not same(request.cookies.get(PRE_COOKIE), pre):
-        return _signin_page(request, "The sign-in form expired. Please paste your token again.", 403, next)
+        return _signin_page(request, tr.gettext("The sign-in form expired. Please paste your token again."), 403, next)
     try:
         principal = svc.accounts.authenticate(token.strip())
-    except AuthError as exc:
-        return _signin_page(request, exc.message if token.strip() else "Paste the token you were given.", 401, next)
+    except AuthError:
+        if token.strip():
+            message = tr.gettext("This token is not valid: it may be mistyped, expired or revoked.")
+        else:
+            message = tr.gettext("Paste the token you were given.")
+        return _signin_page(request, message, 401, next)
     s = store(request).create(principal)
     response = redirect(_safe_next(next) or HOME[principal.role])
     response.set_cookie(COOKIE, s.id, **cookie_args(request))

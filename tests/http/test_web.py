@@ -179,7 +179,7 @@ def test_family_files_report_picks_face_and_pages_embed_only_its_own_images(web,
         assert "/v1/" not in html
     # pick a face: now under review; still only its own crops
     picked = client.post(f"/my/reports/{report_id}/faces/{min(own_faces)}/pick", data={"csrf": csrf_of(page.text)})
-    assert picked.status_code == 200 and 'id="report-status">under review<' in picked.text
+    assert picked.status_code == 200 and 'data-status="under review">under review<' in picked.text
     assert {int(f) for f in re.findall(r"/img/faces/(\d+)", picked.text)} <= own_faces
     assert client.get(f"/img/faces/{min(own_faces)}").headers["content-type"] == "image/jpeg"
     # another record's images answer 404 to a family; another family's report too
@@ -212,7 +212,7 @@ def test_family_gives_the_childs_age_with_a_photo_and_a_wrong_one_is_refused(web
     refused = client.post(
         f"/my/reports/{report_id}/media", data={"year_taken": "2012", "csrf": csrf_of(page)}, files={"photo": ("b.jpg", _jpeg(astronaut_bgr, 67), "image/jpeg")}
     )
-    assert "The photo was not added" in refused.text
+    assert "Photo 1 (b.jpg) was not added: the year or the age does not fit the year of birth" in refused.text
     client.post(
         f"/my/reports/{report_id}/media", data={"year_taken": "2020", "csrf": csrf_of(page)}, files={"photo": ("c.jpg", _jpeg(astronaut_bgr, 68), "image/jpeg")}
     )
@@ -255,7 +255,9 @@ def test_reviewer_opens_candidate_audited_and_decides_with_the_form(web, astrona
     # filters: a flag nobody has empties the queue; score sort still lists it
     assert "queue-empty" in rev.get("/review?flag=sex_mismatch").text
     assert f"/review/candidates/{ids[0]}" in rev.get("/review?sort=score&shelter=nor").text
-    decided = rev.post(f"/review/candidates/{ids[0]}/decision", data={"verdict": "unsure", "note": "need another photo", "csrf": csrf_of(page.text)})
+    decided = rev.post(
+        f"/review/candidates/{ids[0]}/decision", data={"verdict": "unsure", "note": "need another photo", "sure": "yes", "csrf": csrf_of(page.text)}
+    )
     assert decided.status_code == 200 and "Decision recorded" in decided.text
     assert "unsure" in rev.get("/review?status=unsure").text
 
@@ -415,7 +417,7 @@ def test_queue_groups_each_reports_shortlist_in_ranking_order(shortlists):
     assert 'id="queue"' in flat.text and f'data-href="/review/candidates/{ids["dup"]}"' in flat.text
     assert f'/review/candidates/{ids["gone"]}"' not in flat.text  # superseded: not in the default queue
     dups = rev.get("/review?view=all&kind=duplicate").text
-    assert re.findall(r'data-href="/review/candidates/(\d+)"', dups) == [str(ids["dup"])]
+    assert re.findall(r'data-href="/review/candidates/(\d+)\?kind=duplicate"', dups) == [str(ids["dup"])]  # the filter travels with the link
 
 
 def test_report_page_lists_its_shortlist_and_candidates_move_inside_it(shortlists):
@@ -437,12 +439,16 @@ def test_report_page_lists_its_shortlist_and_candidates_move_inside_it(shortlist
     # deciding goes on inside the report, then back to the queue when the report is done
     last = rev.get(f"/review/candidates/{ids['omar']}?report=R-A")
     done = rev.post(
-        f"/review/candidates/{ids['omar']}/decision", data={"verdict": "rejected", "report": "R-A", "csrf": csrf_of(last.text)}, follow_redirects=False
+        f"/review/candidates/{ids['omar']}/decision",
+        data={"verdict": "rejected", "report": "R-A", "sure": "yes", "csrf": csrf_of(last.text)},
+        follow_redirects=False,
     )
     assert done.status_code == 303 and done.headers["location"] == f"/review/candidates/{ids['bilal']}?report=R-A"
     only = rev.get(f"/review/candidates/{ids['lina']}?report=R-B")
     finished = rev.post(
-        f"/review/candidates/{ids['lina']}/decision", data={"verdict": "unsure", "report": "R-B", "csrf": csrf_of(only.text)}, follow_redirects=False
+        f"/review/candidates/{ids['lina']}/decision",
+        data={"verdict": "unsure", "report": "R-B", "sure": "yes", "csrf": csrf_of(only.text)},
+        follow_redirects=False,
     )
     assert finished.headers["location"] == "/review"
     assert "Report R-B: no open candidates left." in rev.get("/review").text
@@ -450,7 +456,7 @@ def test_report_page_lists_its_shortlist_and_candidates_move_inside_it(shortlist
     # by score (similar name) comes in, and names order the list (same, similar, unknown)
     page = rev.get("/review/reports/R-A").text
     assert [int(i) for i in re.findall(r'<tr data-href="/review/candidates/(\d+)\?report=R-A"', page)] == [ids["bilal"], ids["balal"], ids["noname"]]
-    assert "Already decided" in page
+    assert "Decided candidates" in page
 
 
 def test_candidate_page_shows_name_evidence_scores_in_words_and_given_ages(shortlists):
@@ -470,7 +476,7 @@ def test_candidate_page_shows_name_evidence_scores_in_words_and_given_ages(short
     assert "≠" in re.search(r'<p id="name">(.*?)</p>', different, re.S).group(1)
     # the other candidates of the report (whatever their status, superseded aside) in the
     # report's display order: plausible first, then name similar > unknown > different
-    others = re.search(r"Other candidates of report R-A(.*?)</table>", page, re.S).group(1)
+    others = re.search(r"Other candidates of report <bdi>R-A</bdi>(.*?)</table>", page, re.S).group(1)
     listed = [int(i) for i in re.findall(r'/review/candidates/(\d+)"', others)]
     assert listed == [ids["balal"], ids["noname"], ids["omar"], ids["far"]]
 

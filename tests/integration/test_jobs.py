@@ -123,7 +123,7 @@ def test_job_status_is_shown_to_its_creator_and_admins_only(svc):
         users = {name: create_user(session, name, role).id for name, role in (("fam", "family"), ("fam2", "family"), ("boss", "admin"), ("rev", "reviewer"))}
     job = svc.jobs.submit("ok", users["fam"], {"n": 1})
     mine = svc.jobs.status(Principal(users["fam"], "fam", "family", 1), job.id)
-    assert mine == {"id": job.id, "kind": "ok", "status": "queued", "result": None, "error": None}
+    assert mine == {"id": job.id, "kind": "ok", "status": "queued", "result": None, "error": None, "progress": None}
     assert svc.jobs.status(Principal(users["boss"], "boss", "admin", 2), job.id)["id"] == job.id
     for name, role in (("fam2", "family"), ("rev", "reviewer")):
         with pytest.raises(Exception) as caught:

@@ -177,6 +177,79 @@ def test_hamilton_clip_makes_one_sighting_for_his_report_over_his_time_on_screen
 
 
 @pytest.mark.slow
+def test_sightings_are_in_the_reviewers_queue_as_a_kind_of_their_own(world, hamilton):
+    from matcher.cli.app import app
+
+    svc = world.svc
+    outcome, _ = hamilton
+    sighting_id = outcome.sightings[0]["id"]
+    lmm_id, lmm_number = world.reports[LMM]
+    with svc.sessions() as db:
+        stored = db.get(Sighting, sighting_id)
+        audited = db.scalar(select(func.count()).select_from(AuditEvent))
+    with _client(world) as client:
+        listed = client.get("/v1/queue?status=all&limit=500", headers=_auth(world, "rev-b"))
+        assert listed.status_code == 200
+        row = next(r for r in listed.json() if r["kind"] == "sighting" and r["id"] == sighting_id)
+        # the fields every queue row has, then the sighting's own
+        assert (row["report_id"], row["child_id"], row["status"]) == (lmm_number, None, stored.status)
+        assert (row["record"], row["record_id"], row["side"]) == (lmm_number, lmm_id, "report")
+        assert row["score"] == round(stored.score, 4) and row["fmr"] == stored.fmr and row["fpir"] <= svc.settings.queue_fpir
+        assert row["span"] == outcome.sightings[0]["span"] and row["evidence"]["tracks"]
+        assert row["url"] == f"/v1/sightings/{sighting_id}" and row["page"] == f"/review/sightings/{sighting_id}"
+        assert HAMILTON not in json.dumps(row)  # no file name in a list (the audited page shows it)
+        only = client.get("/v1/queue?kind=sighting&status=all", headers=_auth(world, "rev-b")).json()
+        assert only and {r["kind"] for r in only} == {"sighting"} and sighting_id in [r["id"] for r in only]
+        assert [r["id"] for r in client.get("/v1/queue?kind=sighting", headers=_auth(world, "rev-b")).json()] == svc.sightings.open_ids()
+        assert not any(r["kind"] == "sighting" for r in client.get("/v1/queue?kind=match&status=all", headers=_auth(world, "rev-b")).json())
+        assert client.get("/v1/queue?kind=sighting", headers=_auth(world, "fam")).status_code == 403
+        assert client.get("/v1/queue?kind=sightings", headers=_auth(world, "rev-b")).status_code == 422
+    run = CliRunner().invoke(app, ["queue", "--json", "--kind", "sighting", "--status", "all"], obj=svc, catch_exceptions=False)
+    assert sighting_id in [r["id"] for r in json.loads(run.output)]
+    text = CliRunner().invoke(app, ["queue", "--status", "all"], obj=svc, catch_exceptions=False).output
+    start, end = outcome.sightings[0]["span"]
+    assert re.search(rf"^#{sighting_id} +sighting +report {re.escape(lmm_number)} +seen {start:.1f}-{end:.1f} s", text, re.M), text
+    with svc.sessions() as db:  # reading the queue is not audited, as for candidates (opening one is)
+        assert db.scalar(select(func.count()).select_from(AuditEvent)) == audited
+
+
+@pytest.mark.slow
+def test_two_sweeps_of_one_file_at_the_same_moment_store_it_once_and_both_answer(world, monkeypatch):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from matcher.sightings import store
+
+    svc = world.svc
+    data = world.photos["deepface_img1"][1].read_bytes()  # a field photo of a reported person
+    number = world.reports["deepface_img1"][1]
+    real, together, looked = store.existing, threading.Barrier(2, timeout=60), []
+
+    def existing(session, sha256, record_ids):
+        found = real(session, sha256, record_ids)
+        looked.append(dict(found))
+        if len(looked) <= 2:
+            together.wait()  # both sweeps have looked for this file's sightings before either stores one
+        return found
+
+    monkeypatch.setattr(store, "existing", existing)
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda who: svc.sightings.sweep(data, "gate-b.jpg", [Side.REPORT], who, "reviewer"), ("user:rev-a", "user:rev-b")))
+    assert [[s["record"] for s in o.sightings] for o in outcomes] == [[number], [number]]
+    assert sorted(s["new"] for o in outcomes for s in o.sightings) == [False, True]  # the second found the first's
+    assert len({s["id"] for o in outcomes for s in o.sightings}) == 1
+    assert len(looked) == 3 and looked[:2] == [{}, {}] and looked[2]  # they collided; the loser looked again
+    sha = outcomes[0].sha256
+    with svc.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(SightingSource).where(SightingSource.sha256 == sha)) == 1
+        sighting = db.scalars(select(Sighting).where(Sighting.source_sha256 == sha)).one()
+        crops = [f.crop_sha256 for f in sighting.faces]
+        sweeps = db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.object_type == "sweep", AuditEvent.object_id == sha))
+    assert crops and svc.blobs.get(sha) == data and all(svc.blobs.exists(c) for c in crops)  # the loser deleted nothing the winner keeps
+    assert sweeps == 2
+
+
+@pytest.mark.slow
 def test_crowd_clip_stores_nothing_and_leaves_no_face_blob_or_row_behind(world, hamilton):
     from matcher.cli.app import app
 
@@ -379,7 +452,9 @@ def test_erasing_a_report_removes_its_sightings_and_their_files(world):
         forged = client.post(f"/review/sightings/{sighting_id}/decision", data={"verdict": "unsure", "csrf": "forged"}, follow_redirects=False)
         assert forged.status_code == 403
         sent = client.post(
-            f"/review/sightings/{sighting_id}/decision", data={"verdict": "unsure", "note": "too far", "csrf": csrf_of(page.text)}, follow_redirects=False
+            f"/review/sightings/{sighting_id}/decision",
+            data={"verdict": "unsure", "note": "too far", "sure": "yes", "csrf": csrf_of(page.text)},
+            follow_redirects=False,
         )
         assert sent.status_code == 303 and client.get(sent.headers["location"]).status_code == 200
     with svc.sessions() as db:

@@ -183,6 +183,43 @@ def test_crowd_clip_yields_several_tracks(videos, pipeline, options):
     assert all(t.start <= f.time <= t.end for t in result.tracks for f in t.faces)
 
 
+class _CountingRecognizer:
+    """The pack's recognizer, counting the crops it embeds."""
+
+    def __init__(self, recognizer) -> None:
+        self.recognizer, self.dim, self.rows = recognizer, recognizer.dim, 0
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        self.rows += len(crops)
+        return self.recognizer.embed(crops)
+
+
+@pytest.mark.slow
+def test_mirror_tta_is_spent_on_the_faces_a_track_keeps_only(videos, pipeline, options):
+    from dataclasses import replace
+
+    from matcher.faces.pipeline import Pipeline
+
+    assert pipeline.config.mirror_tta  # the default (MATCHER_MIRROR_TTA)
+    counting = _CountingRecognizer(pipeline.recognizer)
+    result = analyze_video((videos / "short_hamilton_clip.mp4").read_bytes(), Pipeline(pipeline.detector, counting, pipeline.config), options)
+    kept = [f.face for t in result.tracks for f in t.faces]
+    print(f"\nhamilton: {result.faces_embedded} detections, {len(kept)} kept, {counting.rows} crops embedded")
+    # every detection once (to link tracks), the kept faces' mirror images once more
+    assert len(kept) < result.faces_embedded and counting.rows == result.faces_embedded + len(kept)
+    with_tta = pipeline.embed_crops(np.stack([f.crop for f in kept]))
+    plain = pipeline.embed_crops(np.stack([f.crop for f in kept]), mirror=False)
+    got = np.stack([f.embedding for f in kept])
+    assert np.all(np.sum(got * with_tta, axis=1) > 0.9999)  # what a photo of that face would get
+    assert np.min(np.sum(got * plain, axis=1)) < 0.999  # (and TTA does change them: the check can fail)
+    # with MATCHER_MIRROR_TTA=false no mirror image is embedded at all
+    counting = _CountingRecognizer(pipeline.recognizer)
+    result = analyze_video((videos / WDA[0]).read_bytes(), Pipeline(pipeline.detector, counting, replace(pipeline.config, mirror_tta=False)), options)
+    kept = [f.face for t in result.tracks for f in t.faces]
+    assert kept and counting.rows == result.faces_embedded
+    assert np.all(np.sum(np.stack([f.embedding for f in kept]) * pipeline.embed_crops(np.stack([f.crop for f in kept]), mirror=False), axis=1) > 0.9999)
+
+
 def _faststart_copy(src: Path, dest: Path) -> None:
     """Remux with the index (moov) before the data, as web and messaging apps save MP4s."""
     import av

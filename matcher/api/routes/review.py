@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from matcher.api.deps import Id, get_services, limited, request_id, require
 from matcher.api.schemas import DecisionIn
 from matcher.api.uploads import read_capped
+from matcher.services import review_queue as rq
 from matcher.services.accounts import Principal
 from matcher.services.container import Services
 from matcher.services.search import QueryFacts
@@ -23,14 +24,15 @@ NO_STORE = {"Cache-Control": "no-store, private", "X-Content-Type-Options": "nos
 @router.get("/v1/queue")
 def queue(
     status: str = Query("open", pattern="^(open|unsure|awaiting_second|confirmed|rejected|all)$"),
-    kind: str | None = Query(None, pattern="^(match|duplicate)$"),
+    kind: str | None = Query(None, pattern="^(match|duplicate|sighting)$"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=10**9),
     who: Principal = Depends(REVIEW),
     svc: Services = Depends(get_services),
 ) -> list[dict]:
-    """Candidates, strongest first (plausible before implausible, then false-match rate)."""
-    rows = svc.review.queue(None if status == "all" else status, limit + offset, kind)
+    """Candidates and sightings (``kind: "sighting"``, opened at their ``url``), strongest first
+    (plausible before implausible, then false-match rate)."""
+    rows = rq.leads(svc, None if status == "all" else status, limit + offset, kind)
     return rows[offset:]
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from matcher.api.deps import Id, get_services, limited, require
 from matcher.api.schemas import ChildIn, ChildPatch, ImportIn
-from matcher.api.uploads import accept_upload
+from matcher.api.uploads import accept_upload, read_capped
 from matcher.errors import ForbiddenError, InputError
 from matcher.services.accounts import Principal
 from matcher.services.container import Services
@@ -75,4 +76,15 @@ def import_archive(body: ImportIn, who: Principal = Depends(WRITERS), svc: Servi
     if not folder.is_dir():
         raise InputError(f"No folder '{body.folder}' under the import root.")
     job = svc.jobs.submit("import", who.user_id, {"folder": str(folder), "actor": who.actor})
+    return {"job": job.id, "status": job.status, "status_url": f"/v1/jobs/{job.id}"}
+
+
+@router.post("/import/zip", status_code=202, dependencies=[Depends(limited("upload", "rate_uploads_per_minute"))])
+async def import_zip(file: UploadFile = File(...), who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
+    """A ZIP with a folder per child (folder name = record number), or with a ``manifest.csv``
+    (``record_id,path[,name,sex,birth_year,shelter,found_on,found_at,notes]``) and the photos.
+    Checked at once (not a ZIP, encrypted, too large, a ZIP bomb: 4xx, nothing stored), then
+    imported by a background job; ``GET /v1/jobs/{id}`` shows its progress and result."""
+    data = await read_capped(file, svc.settings.max_archive_bytes)
+    job = await run_in_threadpool(svc.imports.submit_zip, who, data, file.filename)
     return {"job": job.id, "status": job.status, "status_url": f"/v1/jobs/{job.id}"}

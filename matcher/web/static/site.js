@@ -1,4 +1,6 @@
-// Keyboard shortcuts for reviewers. Pages work without this file; it only adds keys.
+// Keyboard shortcuts and the in-page confirm step for reviewers. Pages work without this
+// file: the verdict buttons then post at once and the server answers a confirm page.
+// Every word shown comes from the page (data attributes rendered in the page's language).
 (function () {
   "use strict";
   function typing(e) {
@@ -17,34 +19,51 @@
     if (link) link.focus();
   }
 
-  // Candidate: c/r/u choose a verdict and show a confirm step; Enter records, Esc cancels.
+  // Candidate or sighting: a verdict button, or c/r/u, shows the confirm step; its "Yes"
+  // (Enter) posts the verdict with sure=yes, Cancel (Esc) hides it.
   var form = document.getElementById("decision-form");
   var step = document.getElementById("confirm-step");
   var yes = document.getElementById("confirm-yes");
   var no = document.getElementById("confirm-no");
   var text = document.getElementById("confirm-text");
-  var words = { confirmed: "Confirm this match (refer it for verification)?", rejected: "Reject this candidate?", unsure: "Mark as unsure (escalate)?" };
+  var chosen = document.getElementById("confirm-verdict");
+  var ready = !!(form && step && yes && no && text && chosen);
+  var VERDICTS = ["confirmed", "rejected", "unsure"];
   function ask(verdict) {
-    if (!form || !step) return;
-    yes.value = verdict;
-    text.textContent = words[verdict];
+    if (!ready || VERDICTS.indexOf(verdict) < 0) return;
+    chosen.value = verdict;
+    chosen.disabled = false;
+    text.textContent = step.getAttribute("data-" + verdict) || text.textContent;
     step.hidden = false;
     yes.focus();
   }
   function cancel() {
-    if (step) { step.hidden = true; yes.value = ""; }
+    if (!ready || step.hidden) return;
+    step.hidden = true;
+    chosen.value = "";
+    chosen.disabled = true;
   }
-  if (no) no.addEventListener("click", cancel);
-  if (form) form.addEventListener("submit", function (e) {
-    var by = e.submitter;
-    if (by === yes && !yes.value) e.preventDefault();
-  });
+  if (ready) {
+    no.addEventListener("click", cancel);
+    form.addEventListener("submit", function (e) {
+      var by = e.submitter;
+      if (!by) return;  // an old browser: the server asks instead
+      if (by === yes) {
+        if (!chosen.value) e.preventDefault();
+        return;
+      }
+      if (by.name === "verdict") {  // a verdict button: ask first
+        e.preventDefault();
+        ask(by.value);
+      }
+    });
+  }
 
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === "Escape") { cancel(); return; }
     if (typing(e)) return;
-    if (step && !step.hidden) return;  // while confirming, only Enter/Escape/Tab act
+    if (ready && !step.hidden) return;  // while confirming, only Enter/Escape/Tab act
     var key = e.key;
     if (rows.length) {
       if (key === "j") { select(current + 1); e.preventDefault(); }
@@ -54,7 +73,7 @@
     if (key === "j" || key === "k") {
       var link = document.getElementById(key === "j" ? "next" : "prev");
       if (link) { window.location.href = link.href; e.preventDefault(); }
-    } else if (form && (key === "c" || key === "r" || key === "u")) {
+    } else if (ready && (key === "c" || key === "r" || key === "u")) {
       ask({ c: "confirmed", r: "rejected", u: "unsure" }[key]);
       e.preventDefault();
     }
