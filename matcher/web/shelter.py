@@ -182,8 +182,7 @@ def import_status(request: Request, job_id: str, s: WebSession = Depends(SHELTER
     done, total = int(progress.get("done") or 0), int(progress.get("total") or 0)
     running = job["status"] in ("queued", "running")
     result = job.get("result") or {}
-    response = render(request, "shelter_import_status.html", s, job=job, done=done, total=total, running=running, result=result)
-    return response
+    return render(request, "shelter_import_status.html", s, job=job, done=done, total=total, running=running, result=result, stage=progress.get("stage"))
 
 
 @router.get("/shelter/imports/{job_id}/problems.csv")
