@@ -526,6 +526,15 @@ def _serving(app):
     thread.join(10)
 
 
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, without the network chatter a browser does on its own."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+        headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+    )
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, services, astronaut_bgr):
     reason = _browser_missing()
@@ -551,11 +560,7 @@ def browser(live):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-        )
+        b = launch_chromium(p)
         yield b
         b.close()
 

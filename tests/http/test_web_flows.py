@@ -25,7 +25,7 @@ from matcher.services.container import Services
 from matcher.store.models import Candidate, Media, Record
 from matcher.web.i18n import Catalogues
 from tests.conftest import make_settings
-from tests.http.test_web import ARTIFACTS, _browser_missing, _serving
+from tests.http.test_web import ARTIFACTS, _browser_missing, _serving, launch_chromium
 from tests.http_helpers import make_accounts
 
 INSIGHTFACE_IMAGES = Path(__import__("insightface").__file__).parent / "data" / "images"
@@ -78,10 +78,8 @@ def flows_live(tmp_path_factory, services):
 def chromium(flows_live):
     from playwright.sync_api import sync_playwright
 
-    from tests.http.test_web import CHROMIUM
-
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
+        b = launch_chromium(p)
         yield b
         b.close()
 

@@ -6,7 +6,6 @@ tables in a scrolling box. The worlds and helpers are the web tests' (``tests.ht
 from __future__ import annotations
 
 import re
-import shutil
 from html import unescape
 from urllib.parse import urlencode
 
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from matcher.store.models import AuditEvent, Candidate, Record
 from matcher.store.sighting_tables import Sighting, SightingFace, SightingSource
 from matcher.web.i18n import LANG_COOKIE, LANGUAGES
-from tests.http.test_web import ARTIFACTS, CHROMIUM, _browser_missing, _browser_sign_in, _jpeg, _serving, _shortlist_world, csrf_of, sign_in
+from tests.http.test_web import ARTIFACTS, _browser_missing, _browser_sign_in, _jpeg, _serving, _shortlist_world, csrf_of, launch_chromium, sign_in
 
 
 def _seed_sighting(svc, astronaut_bgr) -> int:
@@ -282,11 +281,7 @@ def chromium(live_world):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-        )
+        b = launch_chromium(p)
         yield b
         b.close()
 
