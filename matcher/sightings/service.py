@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from matcher.errors import InputError, NotFoundError
@@ -349,6 +349,11 @@ class SightingService:
             out["playable"] = source is not None and source.kind == MediaKind.VIDEO
             repo.audit(session, actor, role, "sighting_view", "sighting", str(s.id), request_id)
             return out
+
+    def open_count(self) -> int:
+        """How many sightings wait for a decision (one count, for the queue pages' link)."""
+        with self.services.sessions() as session:
+            return session.scalar(select(func.count()).select_from(Sighting).where(Sighting.status == CandidateStatus.OPEN)) or 0
 
     def open_ids(self, limit: int = 500) -> list[int]:
         return [s["id"] for s in self.list(CandidateStatus.OPEN, limit)]

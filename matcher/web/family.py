@@ -15,6 +15,7 @@ from matcher.services.container import Services
 from matcher.types import FamilyStatus, Side
 from matcher.web.common import FAMILY, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
+from matcher.web.forms import field_errors, typed_fields
 from matcher.web.i18n import Language
 from matcher.web.messages import N_
 from matcher.web.photos import read_slots, store_slots
@@ -34,27 +35,6 @@ LABELS = {
     "notes": N_("Notes"),
     "contact": N_("How we can reach you"),
 }
-
-
-def field_errors(exc: ValidationError, labels: dict[str, str], tr: Language) -> list[str]:
-    """Pydantic's errors as "Label: what to fix" in the page's language (the field names a person
-    sees, never the API's)."""
-    out = []
-    for e in exc.errors():
-        label = tr.gettext(labels[str(e["loc"][0])]) if str(e["loc"][0]) in labels else str(e["loc"][0])
-        kind = e.get("type", "")
-        if kind == "missing":
-            problem = tr.gettext("this is required.")
-        elif kind.startswith("string_too_long"):
-            problem = tr.gettext("this is too long.")
-        elif kind.startswith(("date", "datetime")):
-            problem = tr.gettext("give a date like 2019-06-30.")
-        elif kind.startswith(("int", "greater", "less")):
-            problem = tr.gettext("give a year like 2015.")
-        else:
-            problem = tr.gettext("this value cannot be used.")
-        out.append(tr.gettext("%(label)s: %(problem)s") % {"label": label, "problem": problem})
-    return out
 
 
 def _report_fields(form: dict, tr: Language) -> tuple[dict | None, list[str]]:
@@ -85,8 +65,7 @@ async def new_report(request: Request, s: WebSession = Depends(FAMILY), svc: Ser
     slots, slot_errors = read_slots(form, tr, NEW_SLOTS)
     errors += slot_errors
     if fields is None or errors:  # nothing is filed until the whole form is right
-        kept = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
-        return render(request, "family_new.html", s, 422, form=kept, errors=errors, slots=NEW_SLOTS)
+        return render(request, "family_new.html", s, 422, form=typed_fields(form), errors=errors, slots=NEW_SLOTS)
     report = await run_in_threadpool(svc.records.create, s.principal, Side.REPORT, fields)
     s.flash.append(tr.gettext("Your report was received."))
     for message in await store_slots(request, svc, s.principal, report["id"], Side.REPORT, slots, tr):

@@ -25,14 +25,14 @@ from fastapi.responses import Response
 from matcher.api.deps import Id, get_services
 from matcher.services.container import Services
 from matcher.services.review import FLAGS
-from matcher.types import CandidateStatus, Verdict
+from matcher.types import CandidateStatus
 from matcher.web.common import REVIEW, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
+from matcher.web.decisions import VERDICTS, clean_note, not_yet
 from matcher.web.messages import N_, value_words
 
 router = APIRouter(include_in_schema=False)
 STATUSES = tuple(dict.fromkeys([*CandidateStatus, "superseded", "all"]))
-VERDICTS = tuple(Verdict)
 STATUS_PATTERN = "^(open|unsure|awaiting_second|confirmed|rejected|superseded|all)$"
 NUMBER = "^[^\\x00-\\x1f]{1,128}$"
 # the flat list's filters and their defaults (the open queue in queue order: no filter at all)
@@ -102,7 +102,7 @@ def queue_page(
     gap = int(max_gap) if max_gap.strip().isdigit() else None
     filters = {"view": view, "status": status, "kind": kind, "flag": flag, "shelter": shelter, "max_gap": max_gap, "sort": sort}
     common = {"filters": filters, "statuses": STATUSES, "flags": FLAGS, "report_url": report_url, "candidate_url": candidate_url}
-    common["open_sightings"] = len(svc.sightings.open_ids())  # leads of their own kind: linked, counted
+    common["open_sightings"] = svc.sightings.open_count()  # leads of their own kind: linked, counted
     if view == "all":
         rows = svc.review.filtered_queue(status, kind, flag, shelter.strip(), gap, sort)
         return render(request, "queue.html", s, rows=rows, flat=flat_filters(status, kind, flag, shelter, max_gap, sort), **common)
@@ -196,24 +196,24 @@ def decide_page(
     tr = language(request)
     flat = {} if report else flat_filters(status, kind, flag, shelter, max_gap, sort)
     here = candidate_url(candidate_id, report or None, flat)
-    if verdict not in VERDICTS:
-        s.flash.append(tr.gettext("Choose confirm, reject or unsure."))
-        return redirect(here)
-    if sure != "yes":  # no script asked: ask on a page of its own, nothing recorded yet
-        return render(
-            request,
-            "review_confirm.html",
-            s,
-            title=tr.gettext("Candidate %(id)s") % {"id": candidate_id},
-            question=tr.gettext(QUESTIONS[verdict]) % {"id": candidate_id},
-            verdict=verdict,
-            note=note[:4000],
-            action=f"/review/candidates/{candidate_id}/decision",
-            hidden=_context_fields(report, flat),
-            back=here,
-        )
+    asked = not_yet(
+        request,
+        s,
+        tr,
+        verdict,
+        note,
+        sure,
+        title=tr.gettext("Candidate %(id)s") % {"id": candidate_id},
+        questions=QUESTIONS,
+        object_id=candidate_id,
+        action=f"/review/candidates/{candidate_id}/decision",
+        back=here,
+        hidden=_context_fields(report, flat),
+    )
+    if asked is not None:  # nothing recorded yet
+        return asked
     ids = svc.review.report_open_ids(report) if report else _flat_ids(svc, flat) if flat else svc.review.open_ids(500)
-    out = svc.review.decide(candidate_id, verdict, s.principal.actor, note.strip()[:4000] or None, s.principal.role, request.state.request_id)
+    out = svc.review.decide(candidate_id, verdict, s.principal.actor, clean_note(note), s.principal.role, request.state.request_id)
     s.flash.append(
         tr.gettext("Decision recorded for candidate %(id)s: %(verdict)s (now %(status)s).")
         % {"id": candidate_id, "verdict": value_words(tr, verdict), "status": value_words(tr, out["status"])}

@@ -24,7 +24,7 @@ from matcher.services.container import Services
 from matcher.types import Role, Side
 from matcher.web.common import SHELTER, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
-from matcher.web.family import field_errors
+from matcher.web.forms import field_errors, typed_fields
 from matcher.web.i18n import Language
 from matcher.web.messages import N_, error_message
 from matcher.web.photos import read_slots, store_slots
@@ -107,14 +107,12 @@ async def new_child(request: Request, s: WebSession = Depends(SHELTER), svc: Ser
     slots, slot_errors = read_slots(form, tr, SLOTS)
     errors += slot_errors
     if fields is None or errors:
-        kept = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
-        return render(request, "shelter_new.html", s, 422, form=kept, errors=errors, slots=SLOTS)
+        return render(request, "shelter_new.html", s, 422, form=typed_fields(form), errors=errors, slots=SLOTS)
     try:
         child = await run_in_threadpool(svc.records.create, s.principal, Side.CHILD, fields)
     except MatcherError as exc:  # e.g. the number is taken
         message = tr.gettext("This record number is already used. Choose another one, or leave it empty.") if exc.code == "conflict" else error_message(tr, exc)
-        kept = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
-        return render(request, "shelter_new.html", s, exc.status, form=kept, errors=[message], slots=SLOTS)
+        return render(request, "shelter_new.html", s, exc.status, form=typed_fields(form), errors=[message], slots=SLOTS)
     s.flash.append(tr.gettext("Child %(number)s registered.") % {"number": child["number"]})
     for message in await store_slots(request, svc, s.principal, child["id"], Side.CHILD, slots, tr):
         s.flash.append(message)

@@ -15,14 +15,14 @@ from fastapi.responses import Response
 from matcher.api.deps import Id, get_services
 from matcher.api.routes.sightings import is_first_request, ranged_response
 from matcher.services.container import Services
-from matcher.types import CandidateStatus, Verdict
+from matcher.types import CandidateStatus
 from matcher.web.common import IMG_HEADERS, PAGE_CSP, REVIEW, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
+from matcher.web.decisions import VERDICTS, clean_note, not_yet
 from matcher.web.messages import N_, value_words
 
 router = APIRouter(include_in_schema=False)
 STATUSES = (*CandidateStatus, "all")
-VERDICTS = tuple(Verdict)
 # the sighting page plays the stored original from this origin
 PLAYER_CSP = PAGE_CSP + "; media-src 'self'"
 # what the confirm step asks, per verdict
@@ -84,23 +84,22 @@ def decide_page(
 ) -> Response:
     check_csrf(s, csrf)
     tr = language(request)
-    if verdict not in VERDICTS:
-        s.flash.append(tr.gettext("Choose confirm, reject or unsure."))
-        return redirect(sighting_url(sighting_id))
-    if sure != "yes":  # no script asked: ask on a page of its own, nothing recorded yet
-        return render(
-            request,
-            "review_confirm.html",
-            s,
-            title=tr.gettext("Sighting %(id)s") % {"id": sighting_id},
-            question=tr.gettext(QUESTIONS[verdict]) % {"id": sighting_id},
-            verdict=verdict,
-            note=note[:4000],
-            action=f"/review/sightings/{sighting_id}/decision",
-            hidden={},
-            back=sighting_url(sighting_id),
-        )
-    out = svc.sightings.decide(sighting_id, verdict, s.principal.actor, note.strip()[:4000] or None, s.principal.role, request.state.request_id)
+    asked = not_yet(
+        request,
+        s,
+        tr,
+        verdict,
+        note,
+        sure,
+        title=tr.gettext("Sighting %(id)s") % {"id": sighting_id},
+        questions=QUESTIONS,
+        object_id=sighting_id,
+        action=f"/review/sightings/{sighting_id}/decision",
+        back=sighting_url(sighting_id),
+    )
+    if asked is not None:  # nothing recorded yet
+        return asked
+    out = svc.sightings.decide(sighting_id, verdict, s.principal.actor, clean_note(note), s.principal.role, request.state.request_id)
     s.flash.append(
         tr.gettext("Decision recorded for sighting %(id)s: %(verdict)s (now %(status)s).")
         % {"id": sighting_id, "verdict": value_words(tr, verdict), "status": value_words(tr, out["status"])}

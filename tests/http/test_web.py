@@ -4,13 +4,7 @@ family's pages embed), then the whole family -> reviewer -> family flow in a rea
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import re
-import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -24,11 +18,10 @@ from matcher.services.accounts import authenticate
 from matcher.services.container import Services
 from matcher.services.photo_age import GivenAge
 from matcher.store.models import AuditEvent, Candidate, Face, Media, Record
+from tests.browser import ARTIFACTS, browser_missing, serving
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts
 
-ARTIFACTS = Path(__file__).parent.parent / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
 REVIEWER_PAGES = [
     "/review",
     "/review?view=all",
@@ -494,75 +487,24 @@ def test_health_page_states_the_strong_lead_threshold_as_an_open_set_rate(shortl
 
 
 # ---- the browser ----
-def _browser_missing() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install playwright; it drives Debian's chromium, no download)"
-    if not CHROMIUM.exists() and not shutil.which("chromium"):
-        return "/usr/bin/chromium is missing (apt-get install chromium)"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _serving(app):
-    """The app under uvicorn on a free local port, in a thread; yields its base URL."""
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-
-
-def launch_chromium(playwright):
-    """Debian's Chromium, headless, without the network chatter a browser does on its own."""
-    return playwright.chromium.launch(
-        executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
-        headless=True,
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-    )
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, services, astronaut_bgr):
-    reason = _browser_missing()
+    reason = browser_missing()
     if reason:
         pytest.skip(reason)
     svc, accounts, ids = _world(tmp_path_factory.mktemp("live"), services, astronaut_bgr)
-    with _serving(create_app(svc.settings, services=svc)) as base:
+    with serving(create_app(svc.settings, services=svc)) as base:
         yield base, svc, accounts, ids
 
 
 @pytest.fixture(scope="module")
 def shortlists_live(tmp_path_factory, services, astronaut_bgr):
-    reason = _browser_missing()
+    reason = browser_missing()
     if reason:
         pytest.skip(reason)
     app, svc, accounts, ids = _shortlist_world(tmp_path_factory.mktemp("shortlists-live"), services, astronaut_bgr)
-    with _serving(app) as base:
+    with serving(app) as base:
         yield base, svc, accounts, ids
-
-
-@pytest.fixture(scope="module")
-def browser(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 def _browser_sign_in(page, base: str, token: str) -> None:
@@ -573,7 +515,7 @@ def _browser_sign_in(page, base: str, token: str) -> None:
 
 
 @pytest.mark.browser
-def test_family_files_report_reviewer_confirms_with_keyboard_family_sees_closed(live, browser, astronaut_bgr):
+def test_family_files_report_reviewer_confirms_with_keyboard_family_sees_closed(live, chromium, astronaut_bgr):
     from playwright.sync_api import expect
 
     base, svc, accounts, _ = live
@@ -581,7 +523,7 @@ def test_family_files_report_reviewer_confirms_with_keyboard_family_sees_closed(
     errors: list[str] = []
 
     # a family on a phone-sized screen files a report with a group photo and picks a face
-    family = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    family = chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     fpage = family.new_page()
     fpage.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     fpage.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
@@ -604,7 +546,7 @@ def test_family_files_report_reviewer_confirms_with_keyboard_family_sees_closed(
     report_url = fpage.url
 
     # a reviewer works the queue with the keyboard
-    reviewer = browser.new_context(viewport={"width": 1280, "height": 900})
+    reviewer = chromium.new_context(viewport={"width": 1280, "height": 900})
     rpage = reviewer.new_page()
     rpage.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     rpage.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
@@ -654,11 +596,11 @@ def test_family_files_report_reviewer_confirms_with_keyboard_family_sees_closed(
 
 
 @pytest.mark.browser
-def test_family_form_works_with_javascript_off(live, browser, astronaut_bgr):
+def test_family_form_works_with_javascript_off(live, chromium, astronaut_bgr):
     from playwright.sync_api import expect
 
     base, _, accounts, _ = live
-    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    context = chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
     page = context.new_page()
     _browser_sign_in(page, base, accounts.tokens["fam2"])
     page.get_by_role("link", name="File a new report").click()
@@ -672,13 +614,13 @@ def test_family_form_works_with_javascript_off(live, browser, astronaut_bgr):
 
 
 @pytest.mark.browser
-def test_reviewer_works_one_report_from_the_grouped_queue(shortlists_live, browser):
+def test_reviewer_works_one_report_from_the_grouped_queue(shortlists_live, chromium):
     from playwright.sync_api import expect
 
     base, _, accounts, ids = shortlists_live
     ARTIFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)

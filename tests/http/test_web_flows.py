@@ -24,8 +24,8 @@ from matcher.api.app import create_app
 from matcher.services.container import Services
 from matcher.store.models import Candidate, Media, Record
 from matcher.web.i18n import Catalogues
+from tests.browser import ARTIFACTS, browser_missing, serving
 from tests.conftest import make_settings
-from tests.http.test_web import ARTIFACTS, _browser_missing, _serving, launch_chromium
 from tests.http_helpers import make_accounts
 
 INSIGHTFACE_IMAGES = Path(__import__("insightface").__file__).parent / "data" / "images"
@@ -64,24 +64,14 @@ def _archive(faces: dict[str, bytes], prefix: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def flows_live(tmp_path_factory, services):
-    reason = _browser_missing()
+    reason = browser_missing()
     if reason:
         pytest.skip(reason)
     svc = Services(make_settings(tmp_path_factory.mktemp("flows") / "var"))
     svc._pipelines = services._pipelines
     accounts = make_accounts(svc, {"amal": "family", "nour": "family", "shelter-ru": "shelter", "shelter-uk": "shelter", "rev": "reviewer"})
-    with _serving(create_app(svc.settings, services=svc)) as base:
+    with serving(create_app(svc.settings, services=svc)) as base:
         yield base, svc, accounts
-
-
-@pytest.fixture(scope="module")
-def chromium(flows_live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 def _watch(page, errors: list[str]) -> None:

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from matcher.store.models import AuditEvent, Candidate, Record
 from matcher.store.sighting_tables import Sighting, SightingFace, SightingSource
 from matcher.web.i18n import LANG_COOKIE, LANGUAGES
-from tests.http.test_web import ARTIFACTS, _browser_missing, _browser_sign_in, _jpeg, _serving, _shortlist_world, csrf_of, launch_chromium, sign_in
+from tests.browser import ARTIFACTS, browser_missing, serving
+from tests.http.test_web import _browser_sign_in, _jpeg, _shortlist_world, csrf_of, sign_in
 
 
 def _seed_sighting(svc, astronaut_bgr) -> int:
@@ -133,6 +134,8 @@ def test_a_sighting_decision_is_confirmed_first_too(world):
     sid = ids["sighting"]
     listing = rev.get("/review/sightings")
     assert listing.status_code == 200 and f'data-href="/review/sightings/{sid}"' in listing.text and "3.4–7.5 s" in listing.text
+    for queue in ("/review", "/review?view=all"):  # both queue views count the open sightings beside their link
+        assert re.search(r'id="sightings-link">.*?: 1 open sighting</p>', rev.get(queue).text)
     page = rev.get(f"/review/sightings/{sid}")
     assert page.status_code == 200 and "from 3.4 s to 7.5 s" in page.text and 'id="confirm-step"' in page.text
     crop = re.search(r'src="(/img/sightings/faces/\d+)"', page.text).group(1)
@@ -149,6 +152,7 @@ def test_a_sighting_decision_is_confirmed_first_too(world):
         assert db.get(Sighting, sid).status == "unsure"
     assert _decisions(svc, "sighting_decision", sid) == 1
     assert "Decision recorded for sighting" in rev.get(done.headers["location"]).text
+    assert ": 0 open sightings</p>" in rev.get("/review").text
 
 
 # ---- previous / next in the filtered flat list ----
@@ -268,22 +272,12 @@ def test_a_reviewer_page_in_arabic_is_right_to_left_by_accept_language_too(world
 # ---- the browser: the keyboard's confirm step, the page without script, 360 px in Arabic ----
 @pytest.fixture(scope="module")
 def live_world(world):
-    reason = _browser_missing()
+    reason = browser_missing()
     if reason:
         pytest.skip(reason)
     app, svc, accounts, ids = world
-    with _serving(app) as base:
+    with serving(app) as base:
         yield base, svc, accounts, ids
-
-
-@pytest.fixture(scope="module")
-def chromium(live_world):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 @pytest.mark.browser
