@@ -27,10 +27,15 @@ class InputError(MatcherError):
 
 
 class InvalidFieldError(InputError):
-    """A form field with a value outside what it may hold (e.g. a photo's age)."""
+    """A form field with a value outside what it may hold (e.g. a photo's age). ``field``
+    names it, so a page can say it in its own words without reading the message."""
 
     status = 422
     code = "invalid_field"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class EmptyFileError(InputError):

@@ -46,7 +46,8 @@ class GivenAge:
             if not 0 <= from_year <= MAX_AGE:
                 raise InvalidFieldError(
                     f"year_taken: {self.year} would make the child {from_year:g} years old in this photo "
-                    f"(born {birth_year}); give a year from {birth_year} to {birth_year + int(MAX_AGE)}."
+                    f"(born {birth_year}); give a year from {birth_year} to {birth_year + int(MAX_AGE)}.",
+                    "year_taken",
                 )
             if age is None:
                 age = from_year
@@ -74,12 +75,12 @@ def parse_given_age(age: str | None, year_taken: str | None, today: dt.date | No
         except ValueError:
             value = None
         if value is None or not math.isfinite(value) or not 0 <= value <= MAX_AGE:
-            raise InvalidFieldError(f"age: the child's age in this photo must be a number of years from 0 to {MAX_AGE:g} (for example 4 or 2.5).")
+            raise InvalidFieldError(f"age: the child's age in this photo must be a number of years from 0 to {MAX_AGE:g} (for example 4 or 2.5).", "age")
         value = round(value, 2)
     year = None
     if year_text:
         this_year = (today or dt.date.today()).year
         if not _YEAR.match(year_text) or not FIRST_YEAR <= int(year_text) <= this_year:
-            raise InvalidFieldError(f"year_taken: the year the photo was taken must be a 4-digit year from {FIRST_YEAR} to {this_year}.")
+            raise InvalidFieldError(f"year_taken: the year the photo was taken must be a 4-digit year from {FIRST_YEAR} to {this_year}.", "year_taken")
         year = int(year_text)
     return GivenAge(value, year)

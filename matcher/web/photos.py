@@ -16,7 +16,7 @@ from fastapi import Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from matcher.api.uploads import read_upload
-from matcher.errors import MatcherError
+from matcher.errors import InvalidFieldError, MatcherError
 from matcher.services.accounts import Principal
 from matcher.services.photo_age import FIRST_YEAR, MAX_AGE, GivenAge, parse_given_age
 from matcher.services.uploads import receive_media
@@ -52,8 +52,8 @@ def read_slots(form, tr: Language, count: int = MAX_SLOTS) -> tuple[list[PhotoSl
         age_text, year_text = str(form.get(age, "") or ""), str(form.get(year, "") or "")
         try:
             given = parse_given_age(age_text, year_text)
-        except MatcherError as exc:
-            if "year" in exc.message.split(":", 1)[0]:
+        except InvalidFieldError as exc:
+            if exc.field == "year_taken":
                 errors.append(
                     tr.gettext("Photo %(n)s: the year the photo was taken must be a 4-digit year from %(first)s to %(last)s.")
                     % {"n": n, "first": FIRST_YEAR, "last": dt.date.today().year}
