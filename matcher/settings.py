@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from matcher.types import RankScore
+
 # Privacy: onnxruntime's telemetry (Windows ETW) and any library phone-home are switched
 # off before those libraries are imported anywhere in the process.
 PRIVACY_ENV = {
@@ -97,6 +99,12 @@ class Settings(BaseSettings):
     # accuracy levers (README "Accuracy levers"; each one used the same way by search, matching, the queue and eval)
     score_norm: Literal["none", "snorm"] = Field("snorm", description="adaptive S-norm of record-pair scores (review.normalization)")
     norm_top_k: int = Field(20, ge=1, le=500, description="cohort size K of the score normalisation")
+    rank_score: RankScore = Field(
+        RankScore.CENTRED,
+        description="what orders the children of one report's list, search results and one record's sightings: "
+        "centred (s minus the child's own cohort mean), znorm, snorm (the cross-report score) or raw (review.normalization)",
+    )
+    rank_cohort_k: int = Field(50, ge=1, le=500, description="cohort size K of the rank score: each child's K best scores against the other children")
     age_ranking: bool = Field(True, description="implausible age/sex pairs rank below plausible ones")
     name_ranking: bool = Field(True, description="name agreement across scripts orders candidates within a list (review.names)")
     shortlist: int = Field(20, ge=1, le=500, description="best children kept in the queue for every open report")

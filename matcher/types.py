@@ -100,6 +100,16 @@ class CandidateStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class RankScore(StrEnum):
+    """What orders the children of one report's list (``MATCHER_RANK_SCORE``;
+    ``review.normalization.rank_score``)."""
+
+    CENTRED = "centred"  # s - mean of the child's own cohort (default)
+    ZNORM = "znorm"  # (s - mean) / spread of the child's own cohort
+    SNORM = "snorm"  # the symmetric S-norm (the cross-report score)
+    RAW = "raw"  # the best face pair's cosine
+
+
 class MediaKind(StrEnum):
     PHOTO = "photo"
     VIDEO = "video"

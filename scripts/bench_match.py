@@ -207,7 +207,7 @@ def synthetic_case(children: int, reports: int, mated: int, old_sample: int, see
 # ---- cohort refresh -----------------------------------------------------------------------
 def cohort_refresh(sizes: list[int], seed: int) -> list[dict[str, Any]]:
     """Full ``refresh_cohorts`` on synthetic galleries (90 % children, 10 % reports)."""
-    from matcher.review.normalization import Cohort
+    from matcher.review.normalization import Cohort, CohortSizes
     from matcher.review.upkeep import refresh_cohorts
 
     rows = []
@@ -219,12 +219,14 @@ def cohort_refresh(sizes: list[int], seed: int) -> list[dict[str, Any]]:
             t0 = time.perf_counter()
             build_synthetic(services, n - reports, reports, 0, 0.5, seed)
             build_s = time.perf_counter() - t0
-            k = services.settings.norm_top_k
+            sizes = CohortSizes.from_settings(services.settings)
             with services.sessions.begin() as session:
                 t0 = time.perf_counter()
-                written = refresh_cohorts(session, services, info.name, info.embedding_dim, k, Cohort(*info.impostor_prior, 0))
+                written = refresh_cohorts(session, services, info.name, info.embedding_dim, sizes, Cohort(*info.impostor_prior, 0))
                 refresh_s = time.perf_counter() - t0
-            rows.append({"records": n, "build_s": round(build_s, 1), "refresh_s": round(refresh_s, 2), "cohort_lists": written, "k": k})
+            rows.append(
+                {"records": n, "build_s": round(build_s, 1), "refresh_s": round(refresh_s, 2), "cohort_lists": written, "k": sizes.k, "rank_k": sizes.rank_k}
+            )
             services.engine.dispose()
             _log({"cohort_refresh": rows[-1]})
     return rows

@@ -22,8 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from matcher.evaluation.levers import normalise, variants
+from matcher.evaluation.levers import rank_matrix, variants
 from matcher.evaluation.runner import Photo, embed_photos
+from matcher.review.normalization import CohortSizes
 from matcher.services.container import Services
 from matcher.settings import Settings
 
@@ -40,7 +41,7 @@ def main() -> None:
     services = Services(Settings(data_dir=args.data_dir, ort_threads=2))
     info = services.pack_info()
     out = {"photos": len(photos), "identities": len({p.identity for p in photos}), "variants": []}
-    for lv in variants(services.settings.norm_top_k):
+    for lv in variants(services.settings.norm_top_k, services.settings.rank_cohort_k):
         if lv.age_ranking and not lv.mirror_tta and lv.score_norm == "none":
             continue  # no ages in this data: the age lever is a no-op here (shown by matcher eval)
         ps = [Photo(p.path, p.identity) for p in photos]
@@ -60,8 +61,7 @@ def main() -> None:
             st = np.array(starts)
             sims = probe.embedding @ vecs.T
             scores = np.maximum.reduceat(sims, st)[None, :].astype(np.float64)
-            if lv.score_norm == "snorm":
-                scores = normalise(scores, vecs, st, lv.norm_top_k, info.impostor_prior)
+            scores = rank_matrix(lv.rank_method, scores, vecs, st, CohortSizes(lv.norm_top_k, lv.rank_cohort_k), info.impostor_prior)
             hits += int(idents[int(np.argmax(scores[0]))] == probe.identity)
             n += 1
         out["variants"].append({"levers": lv.name, "rank1": round(hits / n, 4), "probes": n})

@@ -126,9 +126,8 @@ def reindex(ctx: typer.Context, pack: Annotated[str | None, typer.Option(help="m
     for side in ("child", "report"):
         index = services.indexes.rebuild(side, info.name, info.embedding_dim)
         typer.echo(f"{side}: {len(index)} faces ({info.name}, {index.mode})")
-    if services.settings.score_norm == "snorm":
-        lists = services.review.refresh_cohorts(info.name)
-        typer.echo(f"cohorts for score normalisation: {lists} lists recomputed")
+    lists = services.review.refresh_cohorts(info.name)
+    typer.echo(f"cohorts for the rank score and normalisation: {lists} lists recomputed; every open report's list searched again")
 
 
 def stats(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:

@@ -20,6 +20,9 @@ def eval_command(
     compare: Annotated[
         bool, typer.Option("--compare", help="also run the accuracy levers (each alone and together) and every ready pack x both fusion rules")
     ] = False,
+    distractors: Annotated[
+        int, typer.Option(min=0, max=100_000, help="add this many synthetic identities (nobody) to the gallery: figures at an archive's scale")
+    ] = 0,
 ) -> None:
     """Accuracy on labelled photos: CMC, DIR@FPIR, TAR@FAR, failures to enrol, plots."""
     # heavy: models, FAISS, matplotlib
@@ -34,7 +37,7 @@ def eval_command(
     if fusion not in ("best", "support"):
         raise typer.BadParameter("use best or support", param_hint="--fusion")
     rules = ("best", "support") if compare else (fusion,)
-    results = evaluate(services, gallery, probes, pack, rules)
+    results = evaluate(services, gallery, probes, pack, rules, distractors=distractors)
     primary = next(r for r in results if r["fusion"] == fusion)
     if compare:
         rows = [compare_row(r) for r in results]
@@ -44,9 +47,12 @@ def eval_command(
             if not pack_state(other).ready:
                 typer.echo(f"skipping pack {other.name}: not installed/ready", err=True)
                 continue
-            rows += [compare_row(r) for r in evaluate(services, gallery, probes, other.name, ("best", "support"))]
+            rows += [compare_row(r) for r in evaluate(services, gallery, probes, other.name, ("best", "support"), distractors=distractors)]
         primary["compare"] = rows
-        primary["levers_compare"] = [lever_row(evaluate(services, gallery, probes, pack, ("best",), lv)[0]) for lv in variants(services.settings.norm_top_k)]
+        primary["levers_compare"] = [
+            lever_row(evaluate(services, gallery, probes, pack, ("best",), lv, distractors)[0])
+            for lv in variants(services.settings.norm_top_k, services.settings.rank_cohort_k)
+        ]
     report = write_report(primary, out)
     c = report["cmc"]
     typer.echo(

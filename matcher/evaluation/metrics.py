@@ -137,15 +137,18 @@ def summarize(
     truth: np.ndarray,
     probe_has_face: np.ndarray,
     gaps: np.ndarray | None = None,
+    order: np.ndarray | None = None,
 ) -> dict:
     """All figures from a probes x identities score matrix (``-inf`` = no comparison).
 
     Rows of probes with no face must already be ``-inf``; ``probe_has_face`` is only counted.
+    ``order``: the matrix that orders each probe's list when it is not ``scores`` (a rank
+    score): ranks (CMC, and the rank-1 condition of DIR) come from it, thresholds from ``scores``.
     """
     scores = np.asarray(scores, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.int64)
     mated = truth >= 0
-    ranks_all = ranks_of_truth(scores, truth)
+    ranks_all = ranks_of_truth(scores if order is None else np.asarray(order, dtype=np.float64), truth)
     ranks = ranks_all[mated]
     genuine, impostor = genuine_impostor(scores, truth)
     nonmated_max = scores[~mated].max(axis=1) if (~mated).any() and scores.shape[1] else np.full(int((~mated).sum()), -np.inf)

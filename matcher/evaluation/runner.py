@@ -19,13 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from matcher.errors import MatcherError
-from matcher.evaluation.levers import Levers, normalise, plausibility, ranked
+from matcher.evaluation.levers import Levers, plausibility, rank_matrix, ranked
 from matcher.evaluation.metrics import summarize
+from matcher.evaluation.synthetic import impostor_vectors
 from matcher.faces.pipeline import Pipeline
 from matcher.files import atomic_write
 from matcher.imaging import decode_image
 from matcher.index.faiss_index import FaceIndex
 from matcher.review.fusion import fuse
+from matcher.review.normalization import CohortSizes
 
 
 @dataclass
@@ -154,15 +156,20 @@ def age_gaps(gallery: list[Photo], probes: list[Photo]) -> np.ndarray | None:
     return out
 
 
-def evaluate(services, gallery_csv: Path, probes_csv: Path, pack: str, rules: tuple[str, ...] = ("best",), levers: Levers | None = None) -> list[dict]:
+def evaluate(
+    services, gallery_csv: Path, probes_csv: Path, pack: str, rules: tuple[str, ...] = ("best",), levers: Levers | None = None, distractors: int = 0
+) -> list[dict]:
     """One result dict per fusion rule (embeddings computed once); ``levers`` default to the
-    settings (``evaluation.levers``)."""
+    settings (``evaluation.levers``). ``distractors``: that many synthetic identities added
+    to the gallery (``synthetic_distractors``), for figures at an archive's scale."""
     t0 = time.perf_counter()
     levers = levers or Levers.from_settings(services.settings)
     info = services.pack_info(pack)
     gallery, probes = read_csv(gallery_csv), read_csv(probes_csv)
     g_stats = embed_photos(services, pack, gallery, levers.mirror_tta)
     p_stats = embed_photos(services, pack, probes, levers.mirror_tta)
+    if distractors:
+        gallery = gallery + synthetic_distractors(gallery + probes, distractors, info)
     identities = sorted({g.identity for g in gallery})
     col = {name: j for j, name in enumerate(identities)}
     truth = np.array([col.get(p.identity, -1) for p in probes], dtype=np.int64)
@@ -171,13 +178,22 @@ def evaluate(services, gallery_csv: Path, probes_csv: Path, pack: str, rules: tu
     results = []
     for rule in rules:
         t1 = time.perf_counter()
-        scores = score_matrix(gallery, probes, identities, pack, info.embedding_dim, rule, info.same_person_threshold)
-        if levers.score_norm == "snorm":
+        raw = score_matrix(gallery, probes, identities, pack, info.embedding_dim, rule, info.same_person_threshold)
+        scores, order = raw, raw
+        if levers.score_norm == "snorm" or levers.rank_method != "raw":
             vectors, groups = _gallery_by_identity(gallery, identities, info.embedding_dim)
-            scores = normalise(scores, vectors, groups, levers.norm_top_k, info.impostor_prior)
+            sizes = CohortSizes(levers.norm_top_k, levers.rank_cohort_k)
+            if levers.score_norm == "snorm":
+                scores = rank_matrix("snorm", raw, vectors, groups, sizes, info.impostor_prior)
+            order = (
+                scores
+                if levers.rank_method == ("snorm" if levers.score_norm == "snorm" else "raw")
+                else rank_matrix(levers.rank_method, raw, vectors, groups, sizes, info.impostor_prior)
+            )
         if levers.age_ranking:
-            scores = ranked(scores, plausibility(probes, gallery, identities))
-        result = summarize(scores, truth, has_face, gaps)
+            plausible = plausibility(probes, gallery, identities)
+            scores, order = ranked(scores, plausible), ranked(order, plausible)
+        result = summarize(scores, truth, has_face, gaps, order=order)
         search_s = time.perf_counter() - t1
         fte_g = [{"path": str(g.path), "identity": g.identity, "reason": g.error} for g in gallery if g.embedding is None]
         fte_p = [{"path": str(p.path), "identity": p.identity, "reason": p.error} for p in probes if p.embedding is None]
@@ -206,10 +222,23 @@ def evaluate(services, gallery_csv: Path, probes_csv: Path, pack: str, rules: tu
             },
         )
         result["counts"]["gallery_photos"] = len(gallery)
+        result["counts"]["synthetic_distractors"] = distractors
         result["counts"]["gallery_faces"] = int(sum(g.embedding is not None for g in gallery))
         result["_curves"]["scores"] = scores
         results.append(result)
     return results
+
+
+def synthetic_distractors(real: list[Photo], n: int, info, seed: int = 7) -> list[Photo]:
+    """``n`` one-photo identities that are nobody: unit vectors drawn to the pack's impostor
+    statistics (``evaluation.synthetic.impostor_vectors``) around the mean direction of the
+    real embeddings, so that they score against real faces about as unrelated real faces do.
+    They stand in for the thousands of other children in a shelter archive; they have no
+    hubs, so they show harm or no harm at scale, not the gains a real young gallery would."""
+    vectors = [p.embedding for p in real if p.embedding is not None]
+    centre = np.mean(vectors, axis=0) if vectors else None
+    synthetic = impostor_vectors(n, info.embedding_dim, *info.impostor_prior, seed=seed, centre=centre)
+    return [Photo(Path(f"synthetic-distractor-{i:06d}"), f"~distractor-{i:06d}", embedding=v) for i, v in enumerate(synthetic)]
 
 
 def _gallery_by_identity(gallery: list[Photo], identities: list[str], dim: int) -> tuple[np.ndarray, np.ndarray]:

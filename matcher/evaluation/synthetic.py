@@ -21,14 +21,16 @@ from matcher.store.models import Embedding, Face, Media, Record
 from matcher.vectors import l2_normalize
 
 
-def impostor_vectors(n: int, dim: int, mean: float, std: float, seed: int = 0) -> np.ndarray:
+def impostor_vectors(n: int, dim: int, mean: float, std: float, seed: int = 0, centre: np.ndarray | None = None) -> np.ndarray:
     """``n`` unit vectors whose pairwise cosines have roughly the given mean and spread.
 
     Each vector is ``a·c + b·u_i + e_i`` (``c`` shared, ``u_i`` a per-person direction in a
     low-rank "face space", ``e_i`` isotropic noise); ``a`` sets the mean, the low-rank part
-    the spread beyond what isotropic noise gives."""
+    the spread beyond what isotropic noise gives. ``centre``: the shared direction ``c`` (e.g.
+    the mean of real embeddings, so the vectors are impostors of real faces too); random
+    when not given."""
     rng = np.random.default_rng(seed)
-    c = l2_normalize(rng.normal(size=dim))
+    c = l2_normalize(rng.normal(size=dim) if centre is None else np.asarray(centre, np.float64))
     rank = 8
     basis = np.linalg.qr(rng.normal(size=(dim, rank)))[0].T  # (rank, dim) orthonormal
     a2 = max(mean, 1e-3)

@@ -10,12 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
-from matcher.errors import InputError
+from matcher.errors import InputError, InvalidFieldError
+from matcher.services.photo_age import GivenAge, parse_given_age
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".3gp", ".mkv", ".m4v"}
 MEDIA_SUFFIXES = PHOTO_SUFFIXES | VIDEO_SUFFIXES  # listing only: the content decides photo or video
 MANIFEST_FIELDS = ("name", "sex", "birth_year", "shelter", "found_on", "found_at", "notes")
+PHOTO_FIELDS = ("age", "year_taken")  # of one photo: the child's age in it, the year it was taken
 
 
 FIELD_LENGTHS = {"name": 256, "shelter": 256, "found_at": 256, "notes": 4000}
@@ -35,6 +37,7 @@ class ArchiveItem:
     path: PurePath
     fields: dict = field(default_factory=dict, hash=False, compare=False)
     read: Callable[[], bytes] | None = field(default=None, hash=False, compare=False, repr=False)
+    given: GivenAge | None = field(default=None, hash=False, compare=False)  # the child's age in this photo, as the manifest says
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class ManifestRow:
     record_id: str
     path: str  # as written in the manifest
     fields: dict  # checked and normalised (see ``clean_fields``)
+    given: GivenAge | None = None  # this photo's ``age`` / ``year_taken`` columns
 
 
 def scan_folder(root: Path) -> list[ArchiveItem]:
@@ -58,8 +62,9 @@ def scan_folder(root: Path) -> list[ArchiveItem]:
 
 
 def scan_manifest(manifest: Path, base: Path | None = None) -> list[ArchiveItem]:
-    """``record_id,path`` plus optional ``name,sex,birth_year,shelter,found_on,found_at,notes``;
-    relative paths are relative to the manifest's folder (or ``base``)."""
+    """``record_id,path`` plus optional record columns ``name,sex,birth_year,shelter,found_on,
+    found_at,notes`` and photo columns ``age`` (the child's age in that photo, years) and
+    ``year_taken``; relative paths are relative to the manifest's folder (or ``base``)."""
     base = base or manifest.parent
     try:
         text = manifest.read_text(encoding="utf-8-sig")
@@ -70,7 +75,7 @@ def scan_manifest(manifest: Path, base: Path | None = None) -> list[ArchiveItem]
     items = []
     for row in parse_manifest(text, str(manifest)):
         path = Path(row.path)
-        items.append(ArchiveItem(row.record_id, path if path.is_absolute() else base / path, row.fields))
+        items.append(ArchiveItem(row.record_id, path if path.is_absolute() else base / path, row.fields, given=row.given))
     return items
 
 
@@ -91,9 +96,11 @@ def parse_manifest(text: str, source: str) -> list[ManifestRow]:
                 errors.append(f"line {line}: record_id and path are required")
                 continue
             try:
-                rows.append(ManifestRow(line, record_id, path, clean_fields(row)))
+                rows.append(ManifestRow(line, record_id, path, clean_fields(row), parse_given_age(row.get("age"), row.get("year_taken"))))
             except ValueError as exc:
                 errors.append(f"line {line}: {exc}")
+            except InvalidFieldError as exc:
+                errors.append(f"line {line}: {exc.message}")
     except csv.Error as exc:
         errors.append(f"line {reader.line_num}: {exc}")
     if errors:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matcher.errors import MatcherError
+from matcher.errors import InvalidFieldError, MatcherError
 from matcher.files import sha256_file
 from matcher.ingest.archive import ArchiveItem, record_fields
 from matcher.ingest.persist import store_media, write_blobs
@@ -37,6 +37,7 @@ from matcher.ingest.worker import (
     init_worker,
     video_options,
 )
+from matcher.review.evidence import birth_year_of
 from matcher.store import repo
 from matcher.types import Role
 from matcher.vectors import stack_bytes
@@ -217,7 +218,18 @@ class ArchiveIndexer:
                 if created:
                     totals["created"] += 1
                     record.owner_id = self.owner_id
-                _, templates = store_media(session, record, r, self.pack, item.path.name)
+                age_at_photo, dated = None, None
+                if item.given is not None:  # the manifest's age / year_taken for this photo
+                    try:
+                        age_at_photo, dated = item.given.resolve(birth_year_of(record))
+                    except InvalidFieldError as exc:
+                        message = f"{exc.message} (the photo was imported without it)"
+                        report_rows.append(
+                            {"path": str(item.path), "record_id": item.record_id, "status": "warning", "code": "age_ignored", "message": message}
+                        )
+                media, templates = store_media(session, record, r, self.pack, item.path.name, age_at_photo=age_at_photo)
+                if dated is not None and media.taken_at is None:
+                    media.taken_at = dated  # the year given dates a photo that carries no date itself
                 for face_id, vector in templates:
                     new_ids.append(face_id)
                     new_vectors.append(vector)

@@ -260,7 +260,7 @@ def _manifest_items(archive: zipfile.ZipFile, manifest: _Member, files: list[_Me
             problems.append(problem)
         else:
             used.add(name)
-            items.append(_item(archive, member, row.record_id, row.fields, limits))
+            items.append(_item(archive, member, row.record_id, row.fields, limits, row.given))
     for f in files:
         if f.name not in used:
             problems.append(Problem(f.info.filename, "", "not_in_manifest", f"not listed in {MANIFEST_NAME}: ignored"))
@@ -279,8 +279,8 @@ def _manifest_text(archive: zipfile.ZipFile, manifest: _Member) -> str:
 # ---- reading members ---------------------------------------------------------------------------
 
 
-def _item(archive: zipfile.ZipFile, member: _Member, record: str, fields: dict, limits: ZipLimits) -> ArchiveItem:
-    return ArchiveItem(record, PurePosixPath(member.info.filename), fields, read=_reader(archive, member.info, limits.max_member_bytes))
+def _item(archive: zipfile.ZipFile, member: _Member, record: str, fields: dict, limits: ZipLimits, given=None) -> ArchiveItem:
+    return ArchiveItem(record, PurePosixPath(member.info.filename), fields, read=_reader(archive, member.info, limits.max_member_bytes), given=given)
 
 
 def _reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> Callable[[], bytes]:

@@ -1,7 +1,9 @@
 """Cohorts for score normalisation, kept with each record (``CohortRow``) and kept fresh.
 
 A record's cohort against a side is its ``K`` best record-pair scores against the other
-records of that side (``review.normalization``). Which cohorts exist:
+records of that side (``review.normalization``). The stored list holds the larger of the
+S-norm's ``K`` and the rank score's (``CohortSizes``); both cohorts are computed from it.
+Which cohorts exist:
 
 * every child against the children (``against="child"``): the gallery term of a match and
   both terms of a child duplicate;
@@ -28,7 +30,7 @@ import numpy as np
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from matcher.review.normalization import Cohort, cohort_of
+from matcher.review.normalization import Cohort, CohortSizes, cohort_of
 from matcher.store.models import CohortRow
 
 Top = list[list]  # [[record_id, score], ...], best first
@@ -49,35 +51,67 @@ def merge_top(top: Top, new: dict[int, float], k: int, drop: set[int] | frozense
 @dataclass
 class _State:
     row_id: int | None
-    cohort: Cohort
+    cohort: Cohort  # S-norm cohort (the first ``k`` of the list)
+    rank: Cohort  # rank cohort (the first ``rank_k``)
     kth: float
     top: Top | None = None  # loaded only when the list must change
     dirty: bool = False
+    floor: float | None = None  # reports against the children only (``CohortRow.floor``)
+    floor_dirty: bool = False
 
 
 class CohortTable:
     """The cohorts of one (pack, against) side for the records a match touches."""
 
-    def __init__(self, session: Session, pack: str, against: str, k: int, prior: Cohort) -> None:
-        self.session, self.pack, self.against, self.k, self.prior = session, pack, against, k, prior
+    def __init__(self, session: Session, pack: str, against: str, sizes: CohortSizes, prior: Cohort) -> None:
+        self.session, self.pack, self.against, self.sizes, self.prior = session, pack, against, sizes, prior
+        self.k = sizes.stored  # the stored list's length
         self._s: dict[int, _State] = {}
+        self.moved: set[int] = set()  # records whose cohorts moved since this table was read
 
     def ensure(self, record_ids) -> None:
         need = sorted({int(r) for r in record_ids if int(r) not in self._s})  # not a set difference: O(new), not O(table)
+        cols = (
+            CohortRow.record_id,
+            CohortRow.id,
+            CohortRow.mean,
+            CohortRow.std,
+            CohortRow.n,
+            CohortRow.kth,
+            CohortRow.rank_mean,
+            CohortRow.rank_std,
+            CohortRow.rank_n,
+            CohortRow.floor,
+        )
         for start in range(0, len(need), CHUNK):
             rows = self.session.execute(
-                select(CohortRow.record_id, CohortRow.id, CohortRow.mean, CohortRow.std, CohortRow.n, CohortRow.kth).where(
-                    CohortRow.pack == self.pack, CohortRow.against == self.against, CohortRow.record_id.in_(need[start : start + CHUNK])
-                )
+                select(*cols).where(CohortRow.pack == self.pack, CohortRow.against == self.against, CohortRow.record_id.in_(need[start : start + CHUNK]))
             )
-            for rid, row_id, mean, std, n, kth in rows:
-                self._s[rid] = _State(row_id, Cohort(mean, std, n) if n else self.prior, kth)
+            for rid, row_id, mean, std, n, kth, rmean, rstd, rn, floor in rows:
+                cohort = Cohort(mean, std, n) if n else self.prior
+                rank = (Cohort(rmean, rstd, rn) if rn else self.prior) if rn is not None else cohort  # a row written before rank cohorts: until refreshed
+                self._s[rid] = _State(row_id, cohort, rank, kth, floor=floor)
         for rid in need:
-            self._s.setdefault(rid, _State(None, self.prior, NO_KTH, top=[]))
+            self._s.setdefault(rid, _State(None, self.prior, self.prior, NO_KTH, top=[]))
 
     def cohort(self, rid: int) -> Cohort:
         st = self._s.get(rid)
         return self.prior if st is None else st.cohort
+
+    def rank_cohort(self, rid: int) -> Cohort:
+        st = self._s.get(rid)
+        return self.prior if st is None else st.rank
+
+    def floor(self, rid: int) -> float | None:
+        st = self._s.get(rid)
+        return None if st is None else st.floor
+
+    def set_floor(self, rid: int, floor: float | None) -> None:
+        """A report's list floor (see ``CohortRow.floor``)."""
+        self.ensure([rid])
+        st = self._s[rid]
+        if st.floor != floor:
+            st.floor, st.floor_dirty = floor, True
 
     def set(self, rid: int, scores: dict[int, float]) -> None:
         """A record's own list, recomputed from scratch."""
@@ -98,7 +132,10 @@ class CohortTable:
     def _put(self, rid: int, top: Top) -> None:
         st = self._s[rid]
         st.top, st.dirty = top, True
-        st.cohort = cohort_of(np.array([s for _, s in top], np.float64), self.k, self.prior)
+        cohort, rank = cohorts_of_list(top, self.sizes, self.prior)
+        if _moved(cohort, st.cohort) or _moved(rank, st.rank):
+            self.moved.add(rid)
+        st.cohort, st.rank = cohort, rank
         st.kth = top[self.k - 1][1] if len(top) >= self.k else NO_KTH
 
     def _load_tops(self, rids: list[int]) -> None:
@@ -118,24 +155,46 @@ class CohortTable:
         """Write the changed lists (bulk insert / bulk update by primary key)."""
         new, changed = [], []
         for rid, st in self._s.items():
-            if not st.dirty:
+            if not st.dirty and not st.floor_dirty:
                 continue
-            values = {"top": st.top, "mean": st.cohort.mean, "std": st.cohort.std, "n": st.cohort.n, "kth": st.kth}
+            values: dict = {"floor": st.floor}
+            if st.dirty or st.row_id is None:
+                if st.top is None:  # only the floor changed on a row never read whole
+                    st.top = []
+                values |= {"top": st.top, "kth": st.kth, "mean": st.cohort.mean, "std": st.cohort.std, "n": st.cohort.n}
+                values |= {"rank_mean": st.rank.mean, "rank_std": st.rank.std, "rank_n": st.rank.n}
             if st.row_id is None:
                 new.append({"record_id": rid, "pack": self.pack, "against": self.against, **values})
             else:
                 changed.append({"id": st.row_id, **values})
-            st.dirty = False
+            st.dirty = st.floor_dirty = False
         if new:
             ids = self.session.scalars(insert(CohortRow).returning(CohortRow.id, sort_by_parameter_order=True), new).all()
             for row, row_id in zip(new, ids, strict=True):
                 self._s[row["record_id"]].row_id = row_id
-        if changed:
-            self.session.execute(update(CohortRow), changed)
+        for group in _same_keys(changed):  # one executemany per column set
+            self.session.execute(update(CohortRow), group)
         return len(new) + len(changed)
 
 
-def forget(session: Session, record_ids: set[int], pack: str | None = None) -> int:
+def _moved(new: Cohort, old: Cohort) -> bool:
+    return abs(new.mean - old.mean) > 1e-9 or abs(new.std - old.std) > 1e-9
+
+
+def _same_keys(rows: list[dict]) -> list[list[dict]]:
+    by: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by.setdefault(tuple(sorted(row)), []).append(row)
+    return list(by.values())
+
+
+def cohorts_of_list(top: Top, sizes: CohortSizes, prior: Cohort) -> tuple[Cohort, Cohort]:
+    """(S-norm cohort, rank cohort) of one stored best-first list."""
+    scores = np.array([s for _, s in top], np.float64)
+    return cohort_of(scores, sizes.k, prior), cohort_of(scores, sizes.rank_k, prior)
+
+
+def forget(session: Session, record_ids: set[int], sizes: CohortSizes, prior: Cohort, pack: str | None = None) -> int:
     """Remove erased records from every list that holds them (before their rows go)."""
     if not record_ids:
         return 0
@@ -148,7 +207,8 @@ def forget(session: Session, record_ids: set[int], pack: str | None = None) -> i
         if row.record_id in record_ids or not any(int(rid) in record_ids for rid, _ in row.top):
             continue
         row.top = [[rid, s] for rid, s in row.top if int(rid) not in record_ids]
-        c = cohort_of(np.array([s for _, s in row.top], np.float64), max(len(row.top), 1), Cohort(row.mean, row.std, 0))
+        c, r = cohorts_of_list(row.top, sizes, prior)
         row.mean, row.std, row.n, row.kth = c.mean, c.std, c.n, NO_KTH  # shorter than K now: open to any score
+        row.rank_mean, row.rank_std, row.rank_n = r.mean, r.std, r.n
         changed += 1
     return changed

@@ -5,7 +5,11 @@ When someone gave the child's age in a photo (most family photos are scans or fo
 no date, so the upload date says nothing about when it was taken), that age wins:
 
 * with a birth year, the photo is dated to the middle of the year the child had that age;
-* without a birth year but with a dated photo, the birth year is estimated from the two.
+* without a birth year but with a photo that carries its own date (EXIF, or the year someone
+  gave), the birth year is estimated from the two;
+* without a birth year and with only the date the photo was *received*, nothing is estimated:
+  a scan uploaded today of a photo taken years ago would otherwise make the child years
+  younger than they are and flag the true pair implausible.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ def birth_year_of(record) -> int | None:
     return record.birth_year or (record.birth_date.year if record.birth_date else None)
 
 
-def photo_facts(birth_year: int | None, photo_date: dt.date | None, age: float | None) -> tuple[int | None, dt.date | None]:
-    """(birth year, photo date) after using the age given with a photo, if any."""
+def photo_facts(birth_year: int | None, photo_date: dt.date | None, age: float | None, dated: bool = True) -> tuple[int | None, dt.date | None]:
+    """(birth year, photo date) after using the age given with a photo, if any. ``dated``:
+    ``photo_date`` is when the photo was taken (EXIF, a year given), not when it arrived."""
     if age is None:
         return birth_year, photo_date
     if birth_year is not None:
         year = int(birth_year + age)
         return birth_year, dt.date(max(1, min(9999, year)), 7, 1)
+    if photo_date is not None and not dated:
+        return None, None  # an age but no idea when: the upload date would date the child wrongly
     if photo_date is not None:
         year = photo_date.year + (photo_date.timetuple().tm_yday - 1) / 365.25
         return round(year - age - 0.5), photo_date  # born mid-year, as review.age assumes
@@ -34,11 +41,19 @@ def photo_facts(birth_year: int | None, photo_date: dt.date | None, age: float |
 
 
 def age_facts(
-    report, child, report_photo: dt.date | None, child_photo: dt.date | None, report_age: float | None = None, child_age: float | None = None
+    report,
+    child,
+    report_photo: dt.date | None,
+    child_photo: dt.date | None,
+    report_age: float | None = None,
+    child_age: float | None = None,
+    report_dated: bool = True,
+    child_dated: bool = True,
 ) -> AgeFacts:
-    """Facts for a (report, child) pair; for a duplicate pass the two records in id order."""
-    ry, rdate = photo_facts(birth_year_of(report), report_photo, report_age)
-    cy, cdate = photo_facts(birth_year_of(child), child_photo, child_age)
+    """Facts for a (report, child) pair; for a duplicate pass the two records in id order.
+    ``*_dated``: the photo's date is when it was taken (see ``photo_facts``)."""
+    ry, rdate = photo_facts(birth_year_of(report), report_photo, report_age, report_dated)
+    cy, cdate = photo_facts(birth_year_of(child), child_photo, child_age, child_dated)
     return AgeFacts(
         report_birth_year=ry,
         report_last_seen=report.event_on if report.side == "report" else None,

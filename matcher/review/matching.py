@@ -25,7 +25,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from matcher.review import cohorts as coh
@@ -33,8 +33,8 @@ from matcher.review.age import check
 from matcher.review.calibration import Calibration, in_words
 from matcher.review.evidence import age_facts, name_evidence
 from matcher.review.fusion import fuse
-from matcher.review.normalization import Cohort, prior_cohort
-from matcher.review.ranking import NAME_ORDER, Ranked
+from matcher.review.normalization import Cohort, CohortSizes, prior_cohort, rank_score
+from matcher.review.ranking import Ranked, effective, queue_key
 from matcher.review.shortlist import Existing, plan
 from matcher.review.templates import Template, count_records_with_faces, face_owners, load_records, load_templates, stack
 from matcher.store import repo
@@ -69,6 +69,7 @@ class Known:
     raw: float | None
     plausible: bool | None
     name: str | None
+    rank: float | None = None
 
 
 @dataclass
@@ -80,10 +81,11 @@ class _Write:
     second: int
     z: float
     raw: float
-    fmr: float
-    evidence: dict
+    fmr: float | None
+    evidence: dict | None  # None: re-listed, back in the list with the facts it had
     known: Known | None = None
     reopen: bool = False
+    rank: float | None = None  # None: the cross-report score (duplicates)
 
 
 class Matcher:
@@ -95,15 +97,21 @@ class Matcher:
         self.prior_pair = info.impostor_prior
         self.prior = prior_cohort(*info.impostor_prior)
         self.norm = s.score_norm == "snorm"
-        self.k = s.norm_top_k
+        self.sizes = CohortSizes.from_settings(s)
+        self.rank_method = str(s.rank_score)
         self._templates: dict[int, Template] = {}
+        self.changed: set[int] = set()  # records whose cohorts moved in this run (``relist``)
+        self.refreshed = False  # every cohort was recomputed during this run
 
     # ---- the whole chunk --------------------------------------------------------------
+    def _begin(self, session: Session) -> None:
+        self._templates, self._writes, self._drops, self._ranks = {}, [], [], []
+        self._n = {side: count_records_with_faces(session, side, self.pack) for side in (CHILD, REPORT)}
+        self._cohorts = {side: coh.CohortTable(session, self.pack, side, self.sizes, self.prior) for side in (CHILD, REPORT)}
+
     def match(self, session: Session, record_ids: list[int], calibration: Calibration) -> int:
         """Match one chunk of records; returns how many candidates were created or changed."""
-        self._templates, self._writes, self._drops = {}, [], []
-        self._n = {side: count_records_with_faces(session, side, self.pack) for side in (CHILD, REPORT)}
-        self._cohorts = {side: coh.CohortTable(session, self.pack, side, self.k, self.prior) for side in (CHILD, REPORT)}
+        self._begin(session)
         loaded = load_records(session, record_ids)
         for r in loaded.values():
             r.needs_match = False
@@ -116,8 +124,60 @@ class Matcher:
         children = [r for r in records.values() if r.side == CHILD and r.status == "open" and r.id in self._templates]
         self._reports_against_children(session, reports, calibration)
         self._children_against_reports(session, children, {r.id for r in reports}, calibration)
+        return self._finish(session)
+
+    def research(self, session: Session, report_ids: list[int], calibration: Calibration) -> int:
+        """Search the children again for these open reports and rebuild their lists (a list
+        that may miss a child, ``relist``; every list after ``matcher reindex``)."""
+        self._begin(session)
+        reports = [r for r in load_records(session, report_ids).values() if r.side == REPORT and r.status == "open"]
+        self._templates.update(load_templates(session, [r.id for r in reports], self.pack, self.dim))
+        self._reports_against_children(session, [r for r in reports if r.id in self._templates], calibration)
+        return self._finish(session)
+
+    def relist(self, session: Session, report_ids: set[int]) -> tuple[int, list[int]]:
+        """Re-rank the stored lists of these reports under the current cohorts, from the raw
+        scores kept with their candidates: no search. A child that now ranks inside a list
+        comes back, an undecided one that ranks outside leaves it (both audited).
+
+        Returns (candidates changed, reports to ``research``): a list whose last member now
+        ranks below the list's floor (a child its searches met but did not keep) may be
+        missing that child."""
+        self._begin(session)
+        s, table = self.settings, self._cohorts[CHILD]
+        open_reports = {r.id for r in load_records(session, report_ids).values() if r.side == REPORT and r.status == "open"}
+        existing = self._existing(session, CandidateKind.MATCH, open_reports)
+        table.ensure(open_reports | {c for mine in existing.values() for c in mine})
+        again = []
+        for rid in sorted(open_reports):
+            mine = existing.get(rid, {})
+            ranks = self._current_ranks(mine, table.cohort(rid))
+            pool = []
+            for c, k in mine.items():
+                if k.rank is None or abs(k.rank - ranks[c]) > EPS:
+                    self._ranks.append((k.id, ranks[c]))
+                if k.status in ("open", "superseded"):
+                    pool.append(Ranked(c, ranks[c], k.plausible, k.name))
+            states = {c: Existing(c, k.status, k.raw if k.raw is not None else k.score) for c, k in mine.items()}
+            todo = plan(pool, states, {}, s.shortlist, s.age_ranking)
+            for c in todo.reopen:
+                known = mine[c]
+                self._writes.append(_Write(CandidateKind.MATCH, rid, c, known.score, known.raw, None, None, known, reopen=True))
+            self._drops += [mine[c] for c in todo.drop]
+            floor = table.floor(rid)
+            if floor is not None:
+                members = set(todo.add + todo.keep + todo.reopen)
+                chosen = [r for r in pool if r.record_id in members]
+                held = sum(1 for k in mine.values() if k.status in ("confirmed", "unsure", "awaiting_second"))
+                lowest = min((effective(r, s.age_ranking) for r in chosen), default=float("-inf"))
+                if len(chosen) < s.shortlist - held or lowest < floor - EPS:
+                    again.append(rid)
+        return self._finish(session), again
+
+    def _finish(self, session: Session) -> int:
         for table in self._cohorts.values():
             table.flush()
+        self.changed |= self._cohorts[CHILD].moved  # what orders the lists: cohorts against the children
         return self._apply(session)
 
     # ---- comparisons ------------------------------------------------------------------
@@ -146,6 +206,12 @@ class Matcher:
     def _z(self, raw: float, a: Cohort, b: Cohort) -> float:
         # review.normalization.snorm, in plain floats (called per pair)
         return 0.5 * (raw - a.mean) / a.std + 0.5 * (raw - b.mean) / b.std if self.norm else raw
+
+    def _rank(self, raw: float, report: Cohort, child: int) -> float:
+        """The score that orders this report's list (``MATCHER_RANK_SCORE``)."""
+        table = self._cohorts[CHILD]
+        c, r = table.cohort(child), table.rank_cohort(child)
+        return float(rank_score(self.rank_method, raw, report.mean, report.std, c.mean, c.std, r.mean, r.std))
 
     def _fmr(self, calibration: Calibration, raw: float, z: float) -> float:
         # a calibration measured on the gallery is on the score actually ranked; the pack's
@@ -190,7 +256,7 @@ class Matcher:
             if known is not None and known.status in ("confirmed", "unsure", "awaiting_second") and abs(known.score - z) <= EPS:
                 continue
             ta, tb = self._templates[a], self._templates[b]
-            age = check(age_facts(recs[a], recs[b], ta.dates[qi], tb.dates[gi], ta.ages[qi], tb.ages[gi]))
+            age = check(age_facts(recs[a], recs[b], ta.dates[qi], tb.dates[gi], ta.ages[qi], tb.ages[gi], ta.dated[qi], tb.dated[gi]))
             ev = self._evidence(a, b, qi, gi, raw, z, fmr, fpir, table.cohort(a), table.cohort(b), age)
             self._writes.append(
                 _Write(CandidateKind.DUPLICATE, a, b, z, raw, fmr, ev, known, reopen=known is not None and known.status in ("rejected", "superseded"))
@@ -207,10 +273,11 @@ class Matcher:
         for r, ps in pairs.items():
             own.set(r, {p.other: p.raw for p in ps})
         existing = self._existing(session, CandidateKind.MATCH, set(pairs))
+        own.ensure({c for mine in existing.values() for c in mine})
         records = {r.id: r for r in reports}
         for r, ps in pairs.items():
             fresh = {p.other: p for p in ps if children[p.other].status == "open"}
-            self._sync_shortlist(records[r], children, fresh, existing.get(r, {}), calibration)
+            self._sync_shortlist(records[r], children, fresh, existing.get(r, {}), calibration, full=True)
 
     # ---- 3. children against reports --------------------------------------------------
     def _children_against_reports(self, session: Session, kids: list[Record], done: set[int], calibration: Calibration) -> None:
@@ -231,39 +298,64 @@ class Matcher:
         table.offer(fresh_scores)
         children = {k.id: k for k in kids}
         existing = self._existing(session, CandidateKind.MATCH, set(by_report))
+        table.ensure({c for mine in existing.values() for c in mine})
         for r, fresh in sorted(by_report.items()):
-            self._sync_shortlist(reports[r], children, fresh, existing.get(r, {}), calibration)
+            self._sync_shortlist(reports[r], children, fresh, existing.get(r, {}), calibration, full=False)
 
     # ---- shortlist bookkeeping --------------------------------------------------------
-    def _sync_shortlist(self, report: Record, children: dict[int, Record], fresh: dict[int, Pair], mine: dict[int, Known], calibration: Calibration) -> None:
+    def _sync_shortlist(
+        self, report: Record, children: dict[int, Record], fresh: dict[int, Pair], mine: dict[int, Known], calibration: Calibration, full: bool
+    ) -> None:
+        """Bring one report's list up to date with the children just compared with it
+        (``fresh``). ``full``: ``fresh`` is everything the report's own search met, so the
+        list floor is measured again; otherwise new children only raise it."""
         s, table = self.settings, self._cohorts[CHILD]
         scored: dict[int, tuple] = {}
         pool: list[Ranked] = []
-        bar = _entry_bar(mine, s.shortlist)
         mine_cohort = table.cohort(report.id)
+        stored = self._current_ranks(mine, mine_cohort)
+        bar = _entry_bar(mine, stored, s.shortlist)
+        floor = None if full else table.floor(report.id)
         for c, p in fresh.items():
-            z = self._z(p.raw, mine_cohort, table.cohort(c))
-            if z < bar and c not in mine:
-                continue  # cannot enter a full list of plausible candidates that all score higher
+            rank = self._rank(p.raw, mine_cohort, c)
+            if rank < bar and c not in mine:
+                floor = _higher(floor, rank)  # cannot enter a full list of plausible candidates that all rank higher
+                continue
             tr, tc = self._templates[report.id], self._templates[c]
-            age = check(age_facts(report, children[c], tr.dates[p.qi], tc.dates[p.gi], tr.ages[p.qi], tc.ages[p.gi]))
+            age = check(age_facts(report, children[c], tr.dates[p.qi], tc.dates[p.gi], tr.ages[p.qi], tc.ages[p.gi], tr.dated[p.qi], tc.dated[p.gi]))
             name = name_evidence(report.name, children[c].name) if s.name_ranking else None
-            scored[c] = (z, p, age, name)
-            pool.append(Ranked(c, z, age.plausible, name["level"] if name else None))
-        pool += [Ranked(c, k.score, k.plausible, k.name) for c, k in mine.items() if c not in scored and k.status in ("open", "superseded")]
+            z = self._z(p.raw, mine_cohort, table.cohort(c))
+            scored[c] = (z, p, age, name, rank)
+            pool.append(Ranked(c, rank, age.plausible, name["level"] if name else None))
+        pool += [Ranked(c, stored[c], k.plausible, k.name) for c, k in mine.items() if c not in scored and k.status in ("open", "superseded")]
+        self._ranks += [(k.id, stored[c]) for c, k in mine.items() if c not in scored and (k.rank is None or abs(k.rank - stored[c]) > EPS)]
         states = {c: Existing(c, k.status, k.raw if k.raw is not None else k.score) for c, k in mine.items()}
         todo = plan(pool, states, {c: v[1].raw for c, v in scored.items()}, s.shortlist, s.age_ranking)
+        kept = set(todo.add + todo.keep + todo.reopen)
+        for r in pool:
+            if r.record_id in scored and r.record_id not in kept and r.record_id not in mine:
+                floor = _higher(floor, effective(r, s.age_ranking))  # met, not kept, not stored
+        table.set_floor(report.id, floor)
         for c in todo.add + todo.keep + todo.reopen:
-            if c not in scored:
-                continue  # a stored candidate still on the list: nothing new to say about it
-            z, p, age, name = scored[c]
+            if c not in scored:  # a stored candidate on the list: nothing new to say about it
+                if c in todo.reopen:  # ranks inside again: back with the facts it had
+                    self._writes.append(_Write(CandidateKind.MATCH, report.id, c, mine[c].score, mine[c].raw, None, None, mine[c], reopen=True))
+                continue
+            z, p, age, name, rank = scored[c]
             known = mine.get(c)
             if known is not None and c in todo.keep and abs(known.score - z) <= EPS and known.raw is not None and abs(known.raw - p.raw) <= EPS:
+                if known.rank is None or abs(known.rank - rank) > EPS:
+                    self._ranks.append((known.id, rank))
                 continue  # unchanged
             fmr = self._fmr(calibration, p.raw, z)
-            ev = self._evidence(report.id, c, p.qi, p.gi, p.raw, z, fmr, min(1.0, self._n[CHILD] * fmr), table.cohort(report.id), table.cohort(c), age, name)
-            self._writes.append(_Write(CandidateKind.MATCH, report.id, c, z, p.raw, fmr, ev, known, reopen=c in todo.reopen))
+            ev = self._evidence(report.id, c, p.qi, p.gi, p.raw, z, fmr, min(1.0, self._n[CHILD] * fmr), mine_cohort, table.cohort(c), age, name, rank)
+            self._writes.append(_Write(CandidateKind.MATCH, report.id, c, z, p.raw, fmr, ev, known, reopen=c in todo.reopen, rank=rank))
         self._drops += [mine[c] for c in todo.drop]
+
+    def _current_ranks(self, mine: dict[int, Known], report: Cohort) -> dict[int, float]:
+        """The rank score of each of a report's stored candidates under the current cohorts,
+        from the raw score kept with it (the cohort table must hold its children)."""
+        return {c: self._rank(k.raw if k.raw is not None else k.score, report, c) for c, k in mine.items()}
 
     def _existing(self, session: Session, kind: str, first_ids: set[int]) -> dict[int, dict[int, Known]]:
         """Candidates of this kind whose first record is one of ``first_ids``: {first: {second: Known}}."""
@@ -278,6 +370,7 @@ class Matcher:
             Candidate.raw_score,
             Candidate.plausible,
             Candidate.name_level,
+            Candidate.rank_score,
         )
         for start in range(0, len(ids), 900):
             for row in session.execute(select(*cols).where(Candidate.kind == kind, Candidate.report_id.in_(ids[start : start + 900]))):
@@ -294,8 +387,23 @@ class Matcher:
             rows.update({c.id: c for c in session.scalars(select(Candidate).where(Candidate.id.in_(ids[start : start + 900])))})
         created = []
         for w in self._writes:
+            if w.evidence is None:  # re-listed: back in the list with the facts it had
+                cand = rows[w.known.id]
+                cand.status = "open"
+                repo.audit(
+                    session,
+                    SYSTEM,
+                    SYSTEM,
+                    "candidate_requeued",
+                    "candidate",
+                    str(cand.id),
+                    score=round(cand.score, 4),
+                    reason="ranks inside the report's list again",
+                )
+                continue
             facts = {
                 "score": w.z,
+                "rank_score": w.z if w.rank is None else w.rank,
                 "fmr": w.fmr,
                 "evidence": w.evidence,
                 "raw_score": w.raw,
@@ -315,6 +423,8 @@ class Matcher:
                 repo.audit(session, SYSTEM, SYSTEM, "candidate_rescored", "candidate", str(cand.id), old=round(cand.score, 4), new=round(w.z, 4))
             for key, value in facts.items():
                 setattr(cand, key, value)
+        if self._ranks:  # the order moved, nothing else: not audited (the score a reviewer is shown did not change)
+            session.execute(update(Candidate), [{"id": cid, "rank_score": rank} for cid, rank in self._ranks])
         for k in self._drops:
             rows[k.id].status = "superseded"
             repo.audit(session, SYSTEM, SYSTEM, "candidate_superseded", "candidate", str(k.id), reason=f"left the report's top {self.settings.shortlist}")
@@ -322,9 +432,9 @@ class Matcher:
             session.flush()
             for c in created:
                 repo.audit(session, SYSTEM, SYSTEM, "candidate_created", "candidate", str(c.id), score=round(c.score, 4), fmr=c.fmr)
-        return len(self._writes) + len(self._drops)
+        return len(self._writes) + len(self._drops) + len(self._ranks)
 
-    def _evidence(self, a, b, ai, bi, raw, z, fmr, fpir, ca: Cohort, cb: Cohort, age=None, name=None) -> dict:
+    def _evidence(self, a, b, ai, bi, raw, z, fmr, fpir, ca: Cohort, cb: Cohort, age=None, name=None, rank=None) -> dict:
         ta, tb = self._templates[a], self._templates[b]
         sims = ta.vectors @ tb.vectors.T
         fused = fuse(sims, "best")
@@ -339,6 +449,8 @@ class Matcher:
             "strong": fpir <= self.settings.queue_fpir,
             "cohorts": {"first": ca.as_dict(), "second": cb.as_dict()},
         }
+        if rank is not None:  # a match: what orders the report's list, and how
+            ev["rank_score"] = {"method": self.rank_method, "value": round(rank, 6), "child_cohort": self._cohorts[CHILD].rank_cohort(b).as_dict()}
         if age is not None:
             ev.update({"age": age.as_dict(), "plausible": age.plausible, "flags": list(age.flags)})
         if name is not None:
@@ -346,23 +458,25 @@ class Matcher:
         return ev
 
 
-def _entry_bar(mine: dict[int, Known], n: int) -> float:
-    """The score a new candidate must reach to enter a report's list: the lowest score of a
+def _entry_bar(mine: dict[int, Known], ranks: dict[int, float], n: int) -> float:
+    """The rank score a new candidate must reach to enter a report's list: the lowest of a
     full list whose undecided members are all plausible (or not judged); -inf otherwise."""
     held = sum(1 for k in mine.values() if k.status in ("confirmed", "unsure", "awaiting_second"))
-    members = [k for k in mine.values() if k.status == "open"]
-    if len(members) < n - held or any(k.plausible is False for k in members) or not members:
+    members = [c for c, k in mine.items() if k.status == "open"]
+    if len(members) < n - held or any(mine[c].plausible is False for c in members) or not members:
         return float("-inf")
-    return min(k.score for k in members)
+    return min(ranks[c] for c in members)
+
+
+def _higher(floor: float | None, value: float) -> float:
+    return value if floor is None or value > floor else floor
 
 
 def strength_key(candidate: Candidate) -> tuple:
-    """Queue order: plausible before implausible, then name agreement (same, similar,
-    unknown, different; ``review.ranking``), then lower false-match rate, then score."""
+    """Queue order of a stored candidate (``review.ranking.queue_key``)."""
     ev = candidate.evidence or {}
-    implausible = (candidate.plausible if candidate.plausible is not None else ev.get("plausible")) is False
-    name = NAME_ORDER.get(candidate.name_level or (ev.get("name") or {}).get("level"), 2)
-    return (implausible, name, candidate.fmr if candidate.fmr is not None else 1.0, -candidate.score, candidate.id)
+    plausible = candidate.plausible if candidate.plausible is not None else ev.get("plausible")
+    return queue_key(plausible, candidate.name_level or (ev.get("name") or {}).get("level"), candidate.fmr, candidate.score, candidate.kind, candidate.id)
 
 
 def best_pairs(query: Template, others: list[Template], dim: int) -> list[Pair]:

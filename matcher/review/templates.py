@@ -24,6 +24,7 @@ class Template:
     vectors: np.ndarray
     dates: tuple[dt.date | None, ...]
     ages: tuple[float | None, ...]  # age at the photo as given with the media
+    dated: tuple[bool, ...] = ()  # the date is when the photo was taken (EXIF or a year given), not when it arrived
 
 
 def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
@@ -48,7 +49,8 @@ def load_templates(session: Session, record_ids: Iterable[int], pack: str, dim: 
     out = {}
     for rid, rows in rows_by.items():
         dates = tuple((r[3] or r[4]).date() if (r[3] or r[4]) else None for r in rows)
-        out[rid] = Template(rid, np.array([r[1] for r in rows], np.int64), stack_bytes((r[2] for r in rows), dim), dates, tuple(r[5] for r in rows))
+        dated = tuple(r[3] is not None for r in rows)
+        out[rid] = Template(rid, np.array([r[1] for r in rows], np.int64), stack_bytes((r[2] for r in rows), dim), dates, tuple(r[5] for r in rows), dated)
     return out
 
 

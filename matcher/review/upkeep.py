@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from matcher.review import cohorts as coh
 from matcher.review.calibration import Calibration, calibrate
-from matcher.review.normalization import Cohort
+from matcher.review.normalization import Cohort, CohortSizes
 from matcher.review.templates import side_owners
 from matcher.store.models import CalibrationRow, CohortRow, Embedding, Face, Media, Record
 from matcher.vectors import stack_bytes
@@ -33,19 +33,27 @@ def gallery_size(session: Session, pack: str) -> int:
     )
 
 
-def current_calibration(session: Session, services, pack: str, dim: int, prior: tuple[float, float], norm: bool, k: int) -> Calibration:
-    """The stored calibration while it still describes the gallery; otherwise cohorts are
-    refreshed (when normalising) and the calibration measured again."""
+def current_calibration(session: Session, services, pack: str, dim: int, prior: tuple[float, float], norm: bool, sizes: CohortSizes) -> Calibration:
+    """The stored calibration while it still describes the gallery; otherwise every cohort is
+    refreshed and the calibration measured again."""
+    return calibration_and_refresh(session, services, pack, dim, prior, norm, sizes)[0]
+
+
+def calibration_and_refresh(
+    session: Session, services, pack: str, dim: int, prior: tuple[float, float], norm: bool, sizes: CohortSizes
+) -> tuple[Calibration, bool]:
+    """``current_calibration``, and whether it refreshed every cohort on the way (then every
+    list that the cohorts order must be re-ranked: ``review.runs``)."""
     n_records = gallery_size(session, pack)
     row = session.scalar(select(CalibrationRow).where(CalibrationRow.pack == pack).order_by(CalibrationRow.id.desc()).limit(1))
     if row is not None:
         data = row.data or {}
-        same_score = bool(data.get("normalised", False)) == norm and (not norm or data.get("k") == k)
+        same_score = bool(data.get("normalised", False)) == norm and (not norm or data.get("k") == sizes.k) and data.get("rank_k") == sizes.rank_k
         if same_score and row.n_records <= n_records <= row.n_records * (1 + GROWTH):
-            return Calibration.from_dict(data).or_prior(*prior)
+            return Calibration.from_dict(data).or_prior(*prior), False
     stats = None
+    refresh_cohorts(session, services, pack, dim, sizes, Cohort(prior[0], prior[1], 0))
     if norm:
-        refresh_cohorts(session, services, pack, dim, k, Cohort(prior[0], prior[1], 0))
         stats = {}
         for r in session.execute(
             select(CohortRow.record_id, CohortRow.mean, CohortRow.std, Record.side, CohortRow.against)
@@ -65,14 +73,15 @@ def current_calibration(session: Session, services, pack: str, dim: int, prior: 
         ).all()
         sides.append((stack_bytes((r[1] for r in rows), dim), np.array([r[0] for r in rows], np.int64)))
     calibration = calibrate(pack, sides, cohorts=stats)
-    data = calibration.as_dict() | {"k": k}
+    data = calibration.as_dict() | {"k": sizes.k, "rank_k": sizes.rank_k}
     session.add(CalibrationRow(pack=pack, n_records=n_records, data=data))
     log.info("calibration for %s refreshed: %d records, %d impostor pairs (normalised: %s)", pack, calibration.n_records, calibration.n_pairs, norm)
-    return calibration.or_prior(*prior)
+    return calibration.or_prior(*prior), True
 
 
-def refresh_cohorts(session: Session, services, pack: str, dim: int, k: int, prior: Cohort) -> int:
+def refresh_cohorts(session: Session, services, pack: str, dim: int, sizes: CohortSizes, prior: Cohort) -> int:
     """Recompute every record's cohorts from one index search per (records, against) pair."""
+    k = sizes.stored
     written = 0
     for records_side, against in COHORT_PLAN:
         # faces, owners and vectors from ONE query: other processes may commit faces meanwhile
@@ -96,7 +105,7 @@ def refresh_cohorts(session: Session, services, pack: str, dim: int, k: int, pri
         known = (labels >= 0) & (len(g_faces) > 0) & (g_faces[pos] == labels if len(g_faces) else False)
         hit_owner = np.where(known, g_owner[pos] if len(g_faces) else -1, -1)  # a face the index has but this read does not: skipped
         top = top_records(owner, hit_owner, scores, k)
-        table = coh.CohortTable(session, pack, against, k, prior)
+        table = coh.CohortTable(session, pack, against, sizes, prior)
         table.ensure(top)
         for rid, lst in top.items():
             table.set(rid, dict(lst))

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from matcher.errors import NotFoundError
 from matcher.review import cohorts
+from matcher.review.normalization import CohortSizes, prior_cohort
 from matcher.services.accounts import Principal
 from matcher.sightings.store import forget_record as forget_sightings
 from matcher.store import index_state, repo
@@ -29,7 +30,9 @@ def erase_record(records, principal: Principal, record_id: int, reason: str = "e
         crop_shas = [s for s in session.scalars(select(Face.crop_sha256).join(Media).where(Media.record_id == record.id)) if s]
         candidates = session.scalars(select(Candidate.id).where((Candidate.report_id == record.id) | (Candidate.child_id == record.id))).all()
         session.query(Candidate).filter(Candidate.id.in_(candidates)).delete(synchronize_session=False) if candidates else None
-        cohorts.forget(session, {record.id})  # its scores leave other records' cohorts too
+        cohorts.forget(
+            session, {record.id}, CohortSizes.from_settings(records.services.settings), prior_cohort(*info.impostor_prior)
+        )  # its scores leave other records' cohorts too
         crop_shas += sorted(forget_sightings(session, record.id))  # its sightings' crops, sources only they used
         session.delete(record)
         session.add(Erasure(side=side, external_id=number, media_sha256=media_shas, erased_by=principal.actor, blob_sha256=sorted({*media_shas, *crop_shas})))

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from matcher.errors import CandidateNotFound, NotFoundError
 from matcher.review.decisions import decide
 from matcher.review.matching import strength_key
-from matcher.review.normalization import prior_cohort
-from matcher.review.runs import match_pending
+from matcher.review.normalization import CohortSizes, prior_cohort
+from matcher.review.runs import match_pending, research_all
 from matcher.review.upkeep import refresh_cohorts
 from matcher.services import review_queue as rq
 from matcher.services.review_queue import FLAGS  # noqa: F401  (the pages' filter list)
@@ -34,7 +34,8 @@ def candidate_dict(session: Session, c: Candidate) -> dict:
         "kind": c.kind,
         "report_id": report.external_id,
         "child_id": child.external_id,
-        "score": round(c.score, 4),
+        "score": round(c.score, 4),  # comparable across reports: the rate and the strong badge rest on it
+        "rank_score": round(c.rank_score if c.rank_score is not None else c.score, 4),  # orders this report's list
         "fmr": c.fmr,
         "status": c.status,
         "evidence": c.evidence,
@@ -56,10 +57,15 @@ class ReviewService:
         return match_pending(self.services, record_ids, pack)
 
     def refresh_cohorts(self, pack: str | None = None) -> int:
-        """Recompute every record's normalisation cohort (``matcher reindex``)."""
+        """Recompute every record's cohorts, then rebuild every open report's list from a new
+        search under them (``matcher reindex``). Returns how many cohort lists were written."""
         info = self.services.pack_info(pack)
         with self.services.sessions.begin() as session:
-            return refresh_cohorts(session, self.services, info.name, info.embedding_dim, self.services.settings.norm_top_k, prior_cohort(*info.impostor_prior))
+            lists = refresh_cohorts(
+                session, self.services, info.name, info.embedding_dim, CohortSizes.from_settings(self.services.settings), prior_cohort(*info.impostor_prior)
+            )
+        research_all(self.services, info.name)
+        return lists
 
     # ---- queue ----
     def queue(self, status: str | None = CandidateStatus.OPEN, limit: int = 50, kind: str | None = None) -> list[dict]:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from matcher.review.calibration import in_words
 from matcher.review.names import compare_names
-from matcher.review.ranking import NAME_ORDER, Ranked, order, shortlist
+from matcher.review.ranking import Ranked, order, queue_key, shortlist
 from matcher.store.models import Candidate, Record
 from matcher.types import CandidateKind
 
@@ -65,6 +65,7 @@ def _columns():
         Candidate.report_id,
         Candidate.child_id,
         Candidate.score,
+        func.coalesce(Candidate.rank_score, Candidate.score),
         func.coalesce(Candidate.raw_score, ev["raw_score"].as_float()),
         Candidate.fmr,
         func.coalesce(Candidate.plausible, ev["plausible"].as_boolean()),
@@ -78,15 +79,9 @@ def _columns():
     )
 
 
-def strength(plausible: bool | None, fmr: float | None, score: float, candidate_id: int) -> tuple:
-    """Queue order, as ``review.matching.strength_key``: plausible before implausible, then
-    lower false-match rate, then higher score."""
-    return (plausible is False, fmr if fmr is not None else 1.0, -score, candidate_id)
-
-
 def row_of(values: tuple, records: dict[int, tuple]) -> dict:
     """One candidate (a ``_columns`` result) as a queue row (see the module docstring)."""
-    cid, kind, status, report_db, child_db, score, raw, fmr, plausible, level, strong, norm, gap, flags, rface, cface = values
+    cid, kind, status, report_db, child_db, score, rank, raw, fmr, plausible, level, strong, norm, gap, flags, rface, cface = values
     report, child = records[report_db], records[child_db]
     return {
         "id": cid,
@@ -101,6 +96,7 @@ def row_of(values: tuple, records: dict[int, tuple]) -> dict:
         "child_name": child[2],
         "shelter": child[3],
         "score": float(score),
+        "rank_score": float(rank),
         "raw_score": float(raw) if raw is not None else None,
         "normalised": norm == "snorm",
         "fmr": fmr,
@@ -111,7 +107,7 @@ def row_of(values: tuple, records: dict[int, tuple]) -> dict:
         "gap": gap,
         "name_level": level,
         "pair": {"report_face": rface, "child_face": cface} if rface is not None and cface is not None else None,
-        "strength": strength(None if plausible is None else bool(plausible), fmr, float(score), cid),
+        "strength": queue_key(None if plausible is None else bool(plausible), level, fmr, float(score), kind, cid),
     }
 
 
@@ -132,18 +128,12 @@ def load_rows(session: Session, kind: str | None = None, status: str | None = "o
     return sorted((row_of(tuple(v), records) for v in found), key=lambda r: r["strength"])
 
 
-KIND_ORDER = {CandidateKind.MATCH: 0, CandidateKind.DUPLICATE: 1, CandidateKind.SIGHTING: 2}  # ties between kinds
-
-
 def lead_strength(row: dict) -> tuple:
-    """Queue order of a ``leads`` row, candidate or sighting, as ``review.matching.strength_key``
-    reads a candidate: plausible before implausible, then name agreement (a sighting has no
-    name: unknown), then lower false-match rate, then higher score."""
+    """Queue order of a ``leads`` row, candidate or sighting (``review.ranking.queue_key``;
+    a sighting has no name: unknown)."""
     ev = row.get("evidence") or {}
     plausible = row["plausible"] if "plausible" in row else ev.get("plausible")
-    name = NAME_ORDER.get((ev.get("name") or {}).get("level"), 2)
-    fmr = row["fmr"] if row["fmr"] is not None else 1.0
-    return (plausible is False, name, fmr, -row["score"], KIND_ORDER.get(row["kind"], 3), row["id"])
+    return queue_key(plausible, (ev.get("name") or {}).get("level"), row["fmr"], row["score"], row["kind"], row["id"])
 
 
 def merge_leads(candidates: list[dict], sightings: list[dict], limit: int) -> list[dict]:
@@ -182,7 +172,7 @@ class _Item(Ranked):
 
 
 def _items(rows: Iterable[dict]) -> list[_Item]:
-    return [_Item(r["child_db"], r["score"], r["plausible"], r["name_level"], r) for r in rows]
+    return [_Item(r["child_db"], r["rank_score"], r["plausible"], r["name_level"], r) for r in rows]
 
 
 def in_report_order(rows: Iterable[dict], n: int, use_age: bool = True, use_name: bool = True) -> list[dict]:

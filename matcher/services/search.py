@@ -17,10 +17,11 @@ from matcher.index.faiss_index import FaceIndex
 from matcher.review import cohorts as coh
 from matcher.review.age import check
 from matcher.review.evidence import age_facts, name_level
-from matcher.review.normalization import Cohort, cohort_of, prior_cohort, snorm
+from matcher.review.normalization import Cohort, CohortSizes, cohort_of, prior_cohort, rank_score, snorm
 from matcher.review.ranking import Ranked, shortlist
 from matcher.review.templates import load_records
 from matcher.store import repo
+from matcher.types import RankScore
 
 if TYPE_CHECKING:  # for annotations only: the container imports this module
     from matcher.services.container import AnalyzedImage
@@ -39,17 +40,20 @@ class QueryFacts:
 @dataclass(frozen=True)
 class SearchCandidate:
     record_id: str  # the record's own number
-    score: float  # what is ranked: S-normalised with MATCHER_SCORE_NORM=snorm, else the raw cosine
+    score: float  # comparable across queries: S-normalised with MATCHER_SCORE_NORM=snorm, else the raw cosine
     face_id: int
     media: str  # sha256 of the media holding the matching face
     query_face: int
     raw_score: float = 0.0
     plausible: bool | None = None
     name: str | None = None  # name agreement level, when a name was given
+    rank_score: float = 0.0  # what orders this query's results (MATCHER_RANK_SCORE, centred on the record's cohort)
+    query_rank_score: float = 0.0  # the same rule seen from the record: centred on the query's cohort (one record's sightings)
 
     def as_dict(self) -> dict:
         out = {
             "record_id": self.record_id,
+            "rank_score": round(self.rank_score, 4),
             "score": round(self.score, 4),
             "raw_score": round(self.raw_score, 4),
             "face_id": self.face_id,
@@ -65,9 +69,11 @@ class SearchCandidate:
 def search_records(
     session: Session, index: FaceIndex, queries: np.ndarray, top_k: int, ranking: Ranking | None = None, facts: QueryFacts | None = None, side: str = "child"
 ) -> list[SearchCandidate]:
-    """Records of one side ranked for a query photo with the same rules as matching: best
-    face per record, S-norm (query cohort: its K best records here; record cohort: stored),
-    plausibility first (when ``facts`` say something), then the name inside the list."""
+    """Records of one side ranked for a query photo with the same rules as a report's list:
+    best face per record, plausibility first (when ``facts`` say something), then the rank
+    score (``MATCHER_RANK_SCORE``: centred on each record's stored cohort by default), then
+    the name inside the list. ``score`` stays the S-norm (query cohort: its K best records
+    here; record cohort: stored), comparable across queries."""
     if len(index) == 0 or len(queries) == 0:
         return []
     ranking = ranking or Ranking()
@@ -86,14 +92,18 @@ def search_records(
     if not best:
         return []
     raw = {rid: v[0] for rid, v in best.items()}
-    z = dict(raw)
-    if ranking.norm:
-        query = cohort_of(np.array(list(raw.values())), ranking.k, ranking.prior)
-        table = coh.CohortTable(session, ranking.pack, side, ranking.k, ranking.prior)  # stored, read only
-        table.ensure(raw)
-        for rid, s in raw.items():
-            g = table.cohort(rid)
+    scores = np.array(list(raw.values()))
+    query = cohort_of(scores, ranking.sizes.k, ranking.prior)
+    query_rank = cohort_of(scores, ranking.sizes.rank_k, ranking.prior)
+    table = coh.CohortTable(session, ranking.pack, side, ranking.sizes, ranking.prior)  # stored, read only
+    table.ensure(raw)
+    z, rank, back = dict(raw), {}, {}
+    for rid, s in raw.items():
+        g, gr = table.cohort(rid), table.rank_cohort(rid)
+        if ranking.norm:
             z[rid] = float(snorm(s, query.mean, query.std, g.mean, g.std))
+        rank[rid] = float(rank_score(ranking.rank, s, query.mean, query.std, g.mean, g.std, gr.mean, gr.std))
+        back[rid] = float(rank_score(ranking.rank, s, g.mean, g.std, query.mean, query.std, query_rank.mean, query_rank.std))
     plausible: dict[int, bool | None] = {}
     names: dict[int, str | None] = {}
     if facts is not None and (ranking.use_age or ranking.use_name):
@@ -106,12 +116,14 @@ def search_records(
                 plausible[rid] = check(age_facts(*pair, None, None, *ages)).plausible
             if ranking.use_name and facts.name:
                 names[rid] = name_level(facts.name, rec.name)
-    pool = [Ranked(rid, z[rid], plausible.get(rid), names.get(rid)) for rid in raw]
+    pool = [Ranked(rid, rank[rid], plausible.get(rid), names.get(rid)) for rid in raw]
     out = []
     for r in shortlist(pool, top_k, ranking.use_age, ranking.use_name):
         score, face_id, query_face = best[r.record_id]
         info = meta[face_id]
-        out.append(SearchCandidate(info.external_id, r.score, face_id, info.media_sha256, query_face, score, r.plausible, r.name))
+        out.append(
+            SearchCandidate(info.external_id, z[r.record_id], face_id, info.media_sha256, query_face, score, r.plausible, r.name, r.score, back[r.record_id])
+        )
     return out
 
 
@@ -121,22 +133,24 @@ class Ranking:
 
     pack: str = ""
     norm: bool = False
-    k: int = 20
+    sizes: CohortSizes = field(default_factory=lambda: CohortSizes(20, 50))
     prior: Cohort = field(default_factory=lambda: Cohort(0.15, 0.1, 0))
     use_age: bool = True
     use_name: bool = True
     neighbours: int = 100
+    rank: str = RankScore.CENTRED
 
     @classmethod
     def from_settings(cls, settings, info) -> Ranking:
         return cls(
             info.name,
             settings.score_norm == "snorm",
-            settings.norm_top_k,
+            CohortSizes.from_settings(settings),
             prior_cohort(*info.impostor_prior),
             settings.age_ranking,
             settings.name_ranking,
             settings.match_neighbours,
+            str(settings.rank_score),
         )
 
 

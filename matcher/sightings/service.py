@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from matcher.errors import InputError, NotFoundError
 from matcher.imaging import strip_metadata
+from matcher.review.ranking import queue_key
 from matcher.services.review import record_dict
 from matcher.sightings import store
 from matcher.sightings.decisions import decide_sighting
@@ -31,7 +32,7 @@ from matcher.sightings.sweep import ProbeResult, make_gate, plan_sightings, sear
 from matcher.store import repo
 from matcher.store.db import is_busy
 from matcher.store.models import Record, Sighting, SightingDecision, SightingFace, SightingSource
-from matcher.types import CandidateStatus, MediaKind, Role, Side
+from matcher.types import CandidateKind, CandidateStatus, MediaKind, Role, Side
 
 SIDES = {"reports": [Side.REPORT], "children": [Side.CHILD], "both": [Side.REPORT, Side.CHILD]}
 VIDEO_TYPES = {"mp4": "video/mp4", "mov": "video/mp4", "webm": "video/webm", "matroska": "video/webm", "avi": "video/x-msvideo"}
@@ -110,6 +111,7 @@ def sighting_dict(s: Sighting, record: Record, source: SightingSource | None) ->
         "side": s.side,
         "status": s.status,
         "score": round(s.score, 4),
+        "rank_score": round(record_rank(s), 4),
         "raw_score": round(s.raw_score, 4),
         "fmr": s.fmr,
         "fpir": s.fpir,
@@ -149,8 +151,20 @@ def queue_row(s: Sighting, record: Record, source: SightingSource | None) -> dic
 
 
 def strength(s: Sighting) -> tuple:
-    """Queue order: plausible before implausible, then lower false-match rate, then score."""
-    return (s.plausible is False, s.fmr if s.fmr is not None else 1.0, -s.score, s.id)
+    """Queue order (``review.ranking.queue_key``; a sighting has no name: unknown)."""
+    return queue_key(s.plausible, None, s.fmr, s.score, CandidateKind.SIGHTING, s.id)
+
+
+def record_rank(s: Sighting) -> float:
+    """What orders one record's sightings (``MATCHER_RANK_SCORE`` on the footage's own
+    cohort, kept in the evidence); the cross-record score for sightings stored without it."""
+    value = ((s.evidence or {}).get("rank_score") or {}).get("value")
+    return float(value) if value is not None else float(s.score)
+
+
+def in_record_order(s: Sighting) -> tuple:
+    """One record's sightings: plausible first, then the rank score."""
+    return (s.plausible is False, -record_rank(s), s.id)
 
 
 class SightingService:
@@ -294,7 +308,8 @@ class SightingService:
 
     # ---- reading ----
     def list(self, status: str | None = CandidateStatus.OPEN, limit: int = 200, record: str | None = None) -> list[dict]:
-        """Sightings, strongest first (plausible before implausible, then lower rate, then score)."""
+        """Sightings, strongest first (plausible before implausible, then lower rate, then
+        score); one ``record``'s in that record's order (plausible first, then rank score)."""
         return [sighting_dict(s, rec, src) for s, rec, src in self._strongest(status, limit, record)]
 
     def queue(self, status: str | None = CandidateStatus.OPEN, limit: int = 200) -> list[dict]:
@@ -314,7 +329,7 @@ class SightingService:
             if record:
                 query = query.where(Record.external_id == record)
             rows = session.execute(query).all()
-        rows.sort(key=lambda r: strength(r[0]))
+        rows.sort(key=lambda r: in_record_order(r[0]) if record else strength(r[0]))
         return [tuple(r) for r in rows[:limit]]
 
     def get(self, sighting_id: int, actor: str, role: str, request_id: str | None = None) -> dict:

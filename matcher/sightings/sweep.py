@@ -46,7 +46,7 @@ class Hit:
     record_id: int  # database id
     number: str  # the record's own number
     side: str
-    score: float  # ranked score (normalised with snorm)
+    score: float  # cross-record score (normalised with snorm): the queue rule's rate rests on it
     raw: float  # best face pair cosine
     fmr: float
     fpir: float
@@ -55,12 +55,15 @@ class Hit:
     flags: tuple[str, ...]
     face_id: int  # the record's face of the best pair
     query_face: int  # index into the probe's faces
+    rank: float = 0.0  # orders one probe's records (MATCHER_RANK_SCORE, on the record's cohort)
+    record_rank: float = 0.0  # orders one record's sightings (the same rule on the probe's cohort)
 
     def as_dict(self) -> dict:
         return {
             "record": self.number,
             "side": self.side,
             "score": round(self.score, 4),
+            "rank_score": round(self.rank, 4),
             "raw_score": round(self.raw, 4),
             "fmr": self.fmr,
             "fpir": self.fpir,
@@ -123,7 +126,7 @@ def make_gate(session: Session, services, sides: list[str], pack: str | None = N
     settings = services.settings
     info = services.pack_info(pack)
     ranking = Ranking.from_settings(settings, info)
-    calibration = current_calibration(session, services, info.name, info.embedding_dim, info.impostor_prior, ranking.norm, ranking.k)
+    calibration = current_calibration(session, services, info.name, info.embedding_dim, info.impostor_prior, ranking.norm, ranking.sizes)
     n_open = {side: open_records_with_faces(session, side, info.name) for side in sides}
     return Gate(calibration, n_open, settings.queue_fpir, ranking)
 
@@ -191,9 +194,26 @@ def _search_side(session: Session, index, probe: Probe, side: str, top_k: int, g
         plausible, flags = source_check(record, taken_on)
         fmr = gate.rate(c.score, c.raw_score)
         fpir = min(1.0, n * fmr)
-        hits.append(Hit(record.id, record.external_id, side, c.score, c.raw_score, fmr, fpir, fpir <= gate.fpir_max, plausible, flags, c.face_id, c.query_face))
+        hits.append(
+            Hit(
+                record.id,
+                record.external_id,
+                side,
+                c.score,
+                c.raw_score,
+                fmr,
+                fpir,
+                fpir <= gate.fpir_max,
+                plausible,
+                flags,
+                c.face_id,
+                c.query_face,
+                c.rank_score,
+                c.query_rank_score,
+            )
+        )
     ranked = {h.record_id: h for h in hits}
-    order = shortlist([Ranked(h.record_id, h.score, h.plausible) for h in hits], top_k, gate.ranking.use_age, False)
+    order = shortlist([Ranked(h.record_id, h.rank, h.plausible) for h in hits], top_k, gate.ranking.use_age, False)
     return [ranked[r.record_id] for r in order]
 
 
@@ -222,12 +242,12 @@ def plan_sightings(results: list[ProbeResult]) -> list[Plan]:
     A probe contributes at most ``MAX_PER_PROBE`` records, best first."""
     by_record: dict[int, list[tuple[Probe, Hit]]] = {}
     for result in results:
-        passing = sorted(result.passing(), key=lambda h: (-h.score, h.record_id))[:MAX_PER_PROBE]
+        passing = sorted(result.passing(), key=lambda h: (-h.rank, h.record_id))[:MAX_PER_PROBE]
         for hit in passing:
             by_record.setdefault(hit.record_id, []).append((result.probe, hit))
     plans = []
     for rid, matches in sorted(by_record.items()):
-        matches.sort(key=lambda m: (-m[1].score, m[0].id))
+        matches.sort(key=lambda m: (-m[1].record_rank, m[0].id))
         _, best = matches[0]
         plans.append(Plan(rid, best.number, best.side, tuple(matches)))
     return plans
@@ -251,6 +271,7 @@ def evidence(plan: Plan, gate: Gate, source: dict) -> dict:
     return {
         "score_norm": "snorm" if gate.ranking.norm else "none",
         "raw_score": best.raw,
+        "rank_score": {"method": gate.ranking.rank, "value": round(best.record_rank, 6)},
         "fmr_in_words": in_words(best.fmr),
         "fpir": best.fpir,
         "strong": True,
@@ -258,6 +279,9 @@ def evidence(plan: Plan, gate: Gate, source: dict) -> dict:
         "plausible": best.plausible,
         "flags": list(best.flags),
         "calibration": gate.describe(plan.side),
-        "tracks": [{**p.summary(), "score": round(h.score, 4), "raw_score": round(h.raw, 4), "fmr": h.fmr, "fpir": h.fpir} for p, h in plan.matches],
+        "tracks": [
+            {**p.summary(), "score": round(h.score, 4), "rank_score": round(h.record_rank, 4), "raw_score": round(h.raw, 4), "fmr": h.fmr, "fpir": h.fpir}
+            for p, h in plan.matches
+        ],
         "source": source,
     }

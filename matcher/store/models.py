@@ -153,6 +153,9 @@ class Candidate(Base):
     evidence: Mapped[dict] = mapped_column(JSON, default=dict)
     # ranking facts kept as columns so matching can read a report's list without the evidence
     raw_score: Mapped[float | None] = mapped_column(Float)  # best face pair (score may be normalised)
+    # what orders this report's list (MATCHER_RANK_SCORE); ``score`` is the cross-report S-norm
+    # that the false-match rate, the strong badge and the flat queue rest on
+    rank_score: Mapped[float | None] = mapped_column(Float)
     plausible: Mapped[bool | None] = mapped_column(Boolean)
     name_level: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -232,7 +235,7 @@ class CalibrationRow(Base):
 
 class CohortRow(Base):
     """A record's K best record-pair scores against one side (``review.cohorts``), kept for
-    score normalisation: ``top`` is ``[[record_id, score], ...]``, best first."""
+    score normalisation and the rank score: ``top`` is ``[[record_id, score], ...]``, best first."""
 
     __tablename__ = "cohorts"
     __table_args__ = (UniqueConstraint("record_id", "pack", "against", name="uq_cohort"),)
@@ -246,6 +249,13 @@ class CohortRow(Base):
     std: Mapped[float] = mapped_column(Float)
     n: Mapped[int] = mapped_column(Integer)
     kth: Mapped[float] = mapped_column(Float)  # the K-th best score (-1 while fewer than K): cheap "does a new score enter?"
+    # the rank cohort (``CohortSizes.rank_k`` best of ``top``; the list holds the larger of both sizes)
+    rank_mean: Mapped[float | None] = mapped_column(Float)
+    rank_std: Mapped[float | None] = mapped_column(Float)
+    rank_n: Mapped[int | None] = mapped_column(Integer)
+    # a report's rows against the children only: the best rank score of a child its searches
+    # met and its list did not keep; a list whose last member falls below it is searched again
+    floor: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 

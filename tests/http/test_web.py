@@ -330,6 +330,7 @@ def _seed_shortlists(svc, fam, shelter, astronaut_bgr) -> dict:
                 "flags": [] if plausible is not False else ["birth_year_mismatch"],
                 "age": {"birth_year_gap": 0 if plausible is not False else 6, "report_age_at_photo": 4.0, "child_age_at_photo": 12.0},
                 "name": {"level": level},
+                "rank_score": {"method": "centred", "value": score - 1.0},
             }
             c = Candidate(
                 kind=kind,
@@ -337,6 +338,7 @@ def _seed_shortlists(svc, fam, shelter, astronaut_bgr) -> dict:
                 child_id=child,
                 pack=svc.settings.pack,
                 score=score,
+                rank_score=score - 1.0,  # centred on the child's cohort: another number than the gallery score
                 raw_score=raw,
                 fmr=fmr,
                 status=status,
@@ -459,7 +461,8 @@ def test_candidate_page_shows_name_evidence_scores_in_words_and_given_ages(short
     page = rev.get(f"/review/candidates/{ids['bilal']}").text
     name = re.search(r'<p id="name">(.*?)</p>', page, re.S).group(1)
     assert "Билал Ахмедов" in name and "بلال" in name and "bilal akhmedov" in name and "≈" in name and ">same<" in name
-    assert re.search(r'Rank score <strong id="score">1\.50</strong>', page)
+    assert re.search(r'Gallery score <strong id="score">1\.50</strong>', page)
+    assert re.search(r'Rank score <strong id="rank-score">0\.50</strong>', page) and "a face that resembles everyone does not crowd out the others" in page
     assert re.search(r'<p id="raw">Face similarity <strong>0\.58</strong>', page)
     assert "not a strong lead" in page and "unrelated pairs score this high" in page
     assert "age 4 in this photo (given)" in page and "age 12 in this photo (given)" in page

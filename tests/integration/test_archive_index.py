@@ -211,9 +211,10 @@ def test_cli_index_manifest_reports_bad_files_and_search_prints_json(tmp_path, l
 
     cv2.imwrite(str(blank), np.full((200, 200, 3), 200, np.uint8))
     manifest = tmp_path / "archive.csv"
-    lines = ["record_id,path,name,sex,birth_year,shelter,found_on,found_at,notes"]
-    lines += [f"R-{p.identity},{p.path},Name {i},F,2015,Shelter A,2024-03-01,Town,note" for i, p in enumerate(photos)]
-    lines += [f"R-bad,{bad},,,,,,,", f"R-blank,{blank},,,,,,,"]
+    lines = ["record_id,path,name,sex,birth_year,shelter,found_on,found_at,notes,age,year_taken"]
+    ages = {0: ("9", ""), 1: ("", "2019"), 2: ("", "1990")}  # an age; a year (born 2015: age 4); a year before birth (ignored, warned)
+    lines += [f"R-{p.identity},{p.path},Name {i},F,2015,Shelter A,2024-03-01,Town,note,{','.join(ages.get(i, ('', '')))}" for i, p in enumerate(photos)]
+    lines += [f"R-bad,{bad},,,,,,,,,", f"R-blank,{blank},,,,,,,,,"]
     manifest.write_text("\n".join(lines) + "\n")
     monkeypatch.setenv("MATCHER_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("MATCHER_MODELS_DIR", str(ROOT / "models"))
@@ -224,14 +225,15 @@ def test_cli_index_manifest_reports_bad_files_and_search_prints_json(tmp_path, l
     assert summary["failed"] == 1 and summary["no_face"] == 1 and summary["photos"] == 8
     problems = report.read_text()
     assert "broken.jpg" in problems and "corrupt_image" in problems and "blank.png" in problems and "no_face" in problems
+    assert "age_ignored" in problems and "1990 would make the child -25 years old" in problems
 
     result = CliRunner().invoke(app, ["search", "--json", "--top", "3", str(photos[0].path)], catch_exceptions=False)
     out = json.loads(result.output)
     assert out["query"] == str(photos[0].path) and out["faces"] >= 1
     assert out["candidates"][0]["record_id"] == f"R-{photos[0].identity}"
-    assert set(out["candidates"][0]) >= {"record_id", "score", "face_id", "media"}
-    scores = [c["score"] for c in out["candidates"]]
-    assert scores == sorted(scores, reverse=True)
+    assert set(out["candidates"][0]) >= {"record_id", "rank_score", "score", "raw_score", "face_id", "media"}
+    ranks = [c["rank_score"] for c in out["candidates"]]
+    assert ranks == sorted(ranks, reverse=True)  # no facts given: the rank score alone orders
 
     stats = json.loads(CliRunner().invoke(app, ["stats", "--json"]).output)
     assert stats["child"]["media"] == 7 and stats["child"]["embeddings_by_pack"]["yunet_sface"] >= 6
@@ -239,6 +241,10 @@ def test_cli_index_manifest_reports_bad_files_and_search_prints_json(tmp_path, l
     with services.sessions() as session:
         record = repo.get_record(session, "child", f"R-{photos[0].identity}")
         assert record.birth_year == 2015 and record.shelter == "Shelter A" and str(record.event_on) == "2024-03-01"
+        given = {i: session.scalars(select(Media).where(Media.original_name == p.path.name)).one() for i, p in enumerate(photos[:4])}
+        assert given[0].age_at_photo == 9.0
+        assert given[1].age_at_photo == 4.0  # year_taken 2019 for a child born 2015
+        assert given[2].age_at_photo is None and given[3].age_at_photo is None
 
 
 def test_reimport_does_not_resurrect_an_erased_record_unless_asked(small_archive, tmp_path):

@@ -85,6 +85,24 @@ def test_every_shared_identity_is_an_open_candidate_ranked_first(world):
     assert rank1 >= 0.9
 
 
+def test_each_report_list_in_rank_order_holds_its_true_child_first(world):
+    """The list a reviewer works (``report_shortlist``: plausible first, then names, then the
+    rank score, centred on each child's own cohort by default) holds the report's true
+    child first, for every identity photographed on both sides; each row carries both the
+    rank score that orders the list and the cross-report score."""
+    services, reports, children, _ = world
+    assert services.settings.rank_score == "centred"
+    both = sorted(i for i in reports if i in children)
+    firsts = {}
+    for identity in both:
+        rows = services.review.report_shortlist(identity, "reviewer1", "reviewer")["rows"]
+        assert all({"rank_score", "score", "raw_score"} <= set(r) for r in rows)
+        ranks = [r["rank_score"] for r in rows]
+        assert ranks == sorted(ranks, reverse=True)  # no ages or names here: the rank score alone orders
+        firsts[identity] = rows[0]["child_id"]
+    assert firsts == {i: i for i in both}
+
+
 def test_every_report_has_a_shortlist_and_strong_false_leads_stay_within_the_open_set_rate(world):
     """Each open report keeps its best N children in the queue whatever their rate (issue 17);
     "strong" leads are those whose open-set rate (N children x per-pair rate) is within
@@ -201,7 +219,7 @@ def test_queue_command_prints_candidates_by_strength(world, monkeypatch):
     monkeypatch.setenv("MATCHER_MODELS_DIR", str(ROOT / "models"))
     result = CliRunner().invoke(app, ["queue", "--json", "--status", "open"], catch_exceptions=False)
     rows = json.loads(result.output)
-    assert rows and all(set(r) == {"id", "kind", "report_id", "child_id", "score", "fmr", "status", "evidence"} for r in rows)
+    assert rows and all(set(r) == {"id", "kind", "report_id", "child_id", "score", "rank_score", "fmr", "status", "evidence"} for r in rows)
     plausible = [r for r in rows if r["evidence"]["plausible"] is not False]
     assert [r["fmr"] for r in plausible] == sorted(r["fmr"] for r in plausible)
     assert {"pairs", "fmr_in_words", "age", "flags"} <= rows[0]["evidence"].keys()

@@ -78,7 +78,8 @@ def test_a_sweep_refuses_at_once_what_it_could_not_read(tmp_path, astronaut_jpeg
 
 
 def _hit(record_id: int, score: float, passes: bool) -> Hit:
-    return Hit(record_id, f"R{record_id}", "report", score, score / 5, 1e-4, 1e-3, passes, None, (), 1, 0)
+    """A hit whose rank scores (on the record's cohort and on the probe's) follow ``score``."""
+    return Hit(record_id, f"R{record_id}", "report", score, score / 5, 1e-4, 1e-3, passes, None, (), 1, 0, rank=score, record_rank=score)
 
 
 def test_passing_tracks_of_one_record_make_one_sighting_spanning_them():

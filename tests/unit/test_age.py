@@ -76,3 +76,28 @@ def test_ages_and_gap_are_computed_from_photo_dates():
     assert r.child_age_at_photo == pytest.approx(8.0, abs=0.1)
     assert r.photo_gap_years == pytest.approx(6.0, abs=0.05)
     assert r.birth_year_gap == 0
+
+
+def test_given_ages_date_the_photos_not_the_upload_day():
+    """A family photo scanned and uploaded years after it was taken: the age given with it,
+    not the day it arrived, says when the child looked like that."""
+    from types import SimpleNamespace
+
+    from matcher.review.evidence import age_facts
+
+    uploaded = dt.date(2026, 11, 1)  # the received date: no EXIF, no year given
+    child = SimpleNamespace(side="child", birth_year=2015, birth_date=None, event_on=dt.date(2025, 5, 1), sex=None)
+    # with the report's birth year, the age dates the photo: 2015 + 3
+    report = SimpleNamespace(side="report", birth_year=2015, birth_date=None, event_on=dt.date(2019, 1, 1), sex=None)
+    got = check(age_facts(report, child, uploaded, dt.date(2025, 6, 1), 3.0, None, report_dated=False))
+    assert got.report_age_at_photo == pytest.approx(3.0, abs=0.6) and got.plausible is True
+    # without it, an undated scan says nothing about the birth year (the upload day would make
+    # the child born in 2023 and flag the true pair implausible)
+    unknown = SimpleNamespace(side="report", birth_year=None, birth_date=None, event_on=None, sex=None)
+    got = check(age_facts(unknown, child, uploaded, dt.date(2025, 6, 1), 3.0, None, report_dated=False))
+    assert "birth_year_mismatch" not in got.flags and got.plausible is not False
+    # a photo that carries its own date (EXIF or a year given) still dates the child
+    got = check(age_facts(unknown, child, dt.date(2018, 7, 1), dt.date(2025, 6, 1), 3.0, None, report_dated=True))
+    assert got.birth_year_gap == 0 and got.plausible is True
+    got = check(age_facts(unknown, child, dt.date(2024, 7, 1), dt.date(2025, 6, 1), 3.0, None, report_dated=True))
+    assert "birth_year_mismatch" in got.flags  # born about 2021: not this child

@@ -209,3 +209,15 @@ def test_a_member_whose_bytes_do_not_match_its_header_reads_as_damaged():
     items, _ = scan_zip(bytes(data), LIMITS)
     with pytest.raises(InputError, match="could not be read from the ZIP"):
         items[0].read()
+
+
+def test_manifest_photo_ages_are_checked_with_the_line_named():
+    from matcher.errors import InputError
+    from matcher.ingest.archive import parse_manifest
+
+    rows = parse_manifest("record_id,path,age,year_taken\nC1,a.jpg,4.5,\nC1,b.jpg,,2019\nC2,c.jpg,,\n", "m.csv")
+    assert [(r.given.age, r.given.year) if r.given else None for r in rows] == [(4.5, None), (None, 2019), None]
+    with pytest.raises(InputError, match=r"line 3: age: the child's age in this photo must be a number"):
+        parse_manifest("record_id,path,age\nC1,a.jpg,4\nC1,b.jpg,four\n", "m.csv")
+    with pytest.raises(InputError, match=r"line 2: year_taken: the year the photo was taken must be a 4-digit year"):
+        parse_manifest("record_id,path,year_taken\nC1,a.jpg,19\n", "m.csv")
