@@ -59,9 +59,9 @@ SCHEME = CkksScheme("ckks-n4096-b4-v1", 4096, (59, 50), 30, 26, 4)
 SCHEMES = {SCHEME.name: SCHEME}
 
 
-def scheme_named(name: str) -> CkksScheme:
+def scheme_named(name: str, schemes: dict[str, CkksScheme] = SCHEMES) -> CkksScheme:
     try:
-        return SCHEMES[name]
+        return schemes[name]
     except KeyError:
         raise FederationPayloadError(f"unknown encryption scheme {str(name)[:40]!r}; this instance speaks {', '.join(SCHEMES)}") from None
 
@@ -188,10 +188,11 @@ class ProbeKeys:
         return np.stack(out) if out else np.zeros((0, n_rows))
 
 
-def score(probe: EncryptedProbe, gallery: np.ndarray, max_faces: int = 32) -> EncryptedScores:
+def score(probe: EncryptedProbe, gallery: np.ndarray, max_faces: int = 32, schemes: dict[str, CkksScheme] = SCHEMES) -> EncryptedScores:
     """The holder's side: encrypted ``gallery @ probe`` for each face, without decrypting
-    anything. ``gallery``: (rows, dim) float32, rows in the order the answer will list them."""
-    scheme = scheme_named(probe.scheme)
+    anything. ``gallery``: (rows, dim) float32, rows in the order the answer will list them.
+    ``schemes``: the schemes this holder accepts, by name (the benchmark adds variants)."""
+    scheme = scheme_named(probe.scheme, schemes)
     gallery = np.asarray(gallery, np.float32)
     if gallery.ndim != 2 or gallery.shape[1] != scheme.dim or gallery.shape[0] == 0:
         raise ValueError(f"the gallery is a non-empty (rows, {scheme.dim}) array, not {gallery.shape}")
