@@ -279,4 +279,3 @@ def decode_plain_answer(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Plai
             hits.append((hit[0], float(hit[1])))
         faces.append(tuple(hits))
     return PlainAnswer(answer_id, records, tuple(faces), _generation(header))
-

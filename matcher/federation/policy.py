@@ -160,5 +160,5 @@ class QueryFacts:
         span = data.get("birth_year_range")
         if span is not None and (not isinstance(span, list) or len(span) != 2):
             raise FederationPayloadError("birth_year_range is a list of two years")
-        lo, hi = (span if span is not None else (None, None))
+        lo, hi = span if span is not None else (None, None)
         return cls(lo, hi, data.get("sex"))

@@ -82,9 +82,7 @@ def target_of(path: str, query: str = "") -> str:
     return f"{path}?{query}" if query else path
 
 
-def sign_request(
-    key: SigningKey, recipient: str, method: str, target: str, body: bytes, now: float | None = None, nonce: str | None = None
-) -> dict[str, str]:
+def sign_request(key: SigningKey, recipient: str, method: str, target: str, body: bytes, now: float | None = None, nonce: str | None = None) -> dict[str, str]:
     """The headers that make ``method target`` with ``body`` a signed request to ``recipient``
     (its key id)."""
     timestamp = int(time.time() if now is None else now)
