@@ -237,6 +237,6 @@ def score(probe: EncryptedProbe, gallery: np.ndarray, max_faces: int = 32, schem
                         ev.add_inplace(w, rotated)
                     acc = w
                 dest.append(sealio.dump(acc))
-    except (ValueError, RuntimeError) as exc:  # e.g. a transparent (all-zero) ciphertext sent on purpose
+    except (ValueError, RuntimeError, IndexError, OverflowError) as exc:  # SEAL's exceptions; e.g. a transparent (all-zero) ciphertext sent on purpose
         raise FederationPayloadError(f"the encrypted query cannot be evaluated ({type(exc).__name__})") from None
     return EncryptedScores(scheme.name, tuple(tuple(f) for f in out))

@@ -32,7 +32,8 @@ from matcher.types import SearchMode, Side
 MAGIC = b"MFD1"
 KIND_REQUEST, KIND_ENCRYPTED_ANSWER, KIND_PLAIN_ANSWER = 1, 2, 3
 MAX_HEADER_BYTES = 4 << 20  # a plain answer lists its results in the header
-MAX_MESSAGE_BYTES = 512 << 20
+MAX_REQUEST_BYTES = 16 << 20  # 32 faces x 4 ciphertexts and a key are about 4 MB
+MAX_ANSWER_BYTES = 1 << 30  # encrypted scores: about 16 bytes a row per face
 MAX_PLAIN_K = 500
 MAX_ROWS_PER_HANDLE = 65_535
 
@@ -190,7 +191,7 @@ def encode_request(request: SearchRequest) -> bytes:
     return _frame(KIND_REQUEST, header, [probe.rotation_keys] + [c for face in probe.faces for c in face])
 
 
-def decode_request(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> SearchRequest:
+def decode_request(data: bytes, max_bytes: int = MAX_REQUEST_BYTES) -> SearchRequest:
     header, blobs = _unframe(data, KIND_REQUEST, max_bytes)
     try:
         side = Side(header.get("side"))
@@ -234,7 +235,7 @@ def encode_encrypted_answer(answer: EncryptedAnswer) -> bytes:
     return _frame(KIND_ENCRYPTED_ANSWER, header, [counts.tobytes()] + [c for face in faces for c in face])
 
 
-def decode_encrypted_answer(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> EncryptedAnswer:
+def decode_encrypted_answer(data: bytes, max_bytes: int = MAX_ANSWER_BYTES) -> EncryptedAnswer:
     header, blobs = _unframe(data, KIND_ENCRYPTED_ANSWER, max_bytes)
     answer_id, scheme = _answer_id(header), _str(header, "scheme")
     records = _int(header, "records", 0, 10**8)
@@ -260,7 +261,7 @@ def encode_plain_answer(answer: PlainAnswer) -> bytes:
     return _frame(KIND_PLAIN_ANSWER, header, [])
 
 
-def decode_plain_answer(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> PlainAnswer:
+def decode_plain_answer(data: bytes, max_bytes: int = MAX_ANSWER_BYTES) -> PlainAnswer:
     header, blobs = _unframe(data, KIND_PLAIN_ANSWER, max_bytes)
     answer_id = _answer_id(header)
     records = _int(header, "records", 0, MAX_FACES_LIMIT * MAX_PLAIN_K)
