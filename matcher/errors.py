@@ -228,3 +228,73 @@ class StorageFullError(MatcherError):
 
     status = 507
     code = "storage_full"
+
+
+# ---- federation: matcher instances of other organisations (matcher.federation) ----
+
+
+class PeerAuthError(AuthError):
+    """A request from another instance that does not prove who sent it (answered 401 and
+    audited): unsigned, wrongly signed, from an unknown key, stale, or replayed."""
+
+    code = "peer_unauthenticated"
+
+
+class UnsignedRequest(PeerAuthError):
+    code = "peer_unsigned"
+
+
+class BadSignature(PeerAuthError):
+    code = "peer_bad_signature"
+
+
+class UnknownPeer(PeerAuthError):
+    code = "peer_unknown"
+
+
+class StaleRequest(PeerAuthError):
+    """The signed timestamp is outside the allowed clock window (expired or from the future)."""
+
+    code = "peer_stale_request"
+
+
+class ReplayedRequest(PeerAuthError):
+    code = "peer_replayed"
+
+
+class PeerForbidden(ForbiddenError):
+    """A signed request from a known peer that its policy does not allow (403)."""
+
+    code = "peer_forbidden"
+
+
+class PeerPolicyError(InvalidFieldError):
+    """A peer policy an admin tried to set that is not allowed (``field`` names the part)."""
+
+    code = "invalid_peer_policy"
+
+
+class InvalidPeerKey(InputError):
+    """A public signing key that is not an Ed25519 key in raw base64 or PEM."""
+
+    status = 422
+    code = "invalid_peer_key"
+
+
+class FederationPayloadError(InputError):
+    """A peer's message that cannot be read: bad framing, sizes, ciphertexts or parameters."""
+
+    code = "bad_federation_payload"
+
+
+class UnknownHandle(NotFoundError):
+    """A remote handle that this instance never issued to the asking peer, or that expired
+    or whose record was erased."""
+
+    code = "unknown_handle"
+
+
+class SigningKeyError(DataProtectionError):
+    """The instance's own signing key file is unreadable, readable by others, or misplaced."""
+
+    code = "signing_key"

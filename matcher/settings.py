@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     retention_rejected_days: int = Field(0, ge=0, description="trim a rejected candidate's evidence to its scores this many days after the rejection; 0 = keep")
     retention_sweep_hours: float = Field(24.0, gt=0, description="how often `matcher serve` applies retention and finishes pending erasures")
 
+    # federation: other organisations' instances (docs/federation.md; matcher.federation)
+    federation_key_file: Path | None = Field(
+        None, description="this instance's Ed25519 signing key; default beside the data key (DATA_KEY_FILE with suffix .signing.key), never inside DATA_DIR"
+    )
+    federation_clock_window_s: int = Field(300, ge=5, le=3600, description="a peer's signed request more than this many seconds old or ahead is refused")
+    federation_handle_hours: float = Field(72.0, gt=0, le=24 * 90, description="how long a handle given to a peer can be named in a disclosure request")
+
     # http
     import_root: Path | None = Field(None, description="server folder under which shelter staff may import archives; unset = off")
     rate_uploads_per_minute: int = Field(30, ge=1, description="uploads per token per minute")
@@ -173,6 +180,11 @@ class Settings(BaseSettings):
     def data_key_path(self) -> Path:
         """The data key file: MATCHER_DATA_KEY_FILE, else beside DATA_DIR (never inside it)."""
         return self.data_key_file or _beside_data_dir(self.data_dir, ".key")
+
+    @property
+    def federation_key_path(self) -> Path:
+        """The signing key file: MATCHER_FEDERATION_KEY_FILE, else in the data key's folder."""
+        return self.federation_key_file or self.data_key_path.with_suffix(".signing.key")
 
     @property
     def erasure_log_path(self) -> Path:

@@ -122,3 +122,20 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class SearchMode(StrEnum):
+    """How a peer's search crosses the wire (``matcher.federation``): ``encrypted`` (CKKS: the
+    holder never sees the probe) or ``plain`` (the probe in clear over the signed channel, only
+    where the peer's policy allows it)."""
+
+    ENCRYPTED = "encrypted"
+    PLAIN = "plain"
+
+
+class QueryFact(StrEnum):
+    """The only facts that may travel with a query to a peer. Names, contacts and places never
+    do: there is no member for them."""
+
+    BIRTH_YEAR_RANGE = "birth_year_range"
+    SEX = "sex"
