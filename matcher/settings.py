@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     match_chunk: int = Field(256, ge=1, le=100_000, description="records matched per committed chunk")
     face_retry: bool = Field(True, description="retry a photo with no face upscaled and contrast-equalised (old prints, scans)")
 
-    # data protection (README "Data protection"; matcher.services.protection)
+    # data protection (README "Data protection"; matcher.protection.service)
     encrypt_blobs: bool = Field(True, description="seal blobs with AES-GCM under the data key (clear-text blobs are converted at start)")
     data_key_file: Path | None = Field(None, description="data key file; default beside DATA_DIR, named after it (DATA_DIR.key)")
     erasure_log: Path | None = Field(

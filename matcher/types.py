@@ -106,7 +106,7 @@ class MediaKind(StrEnum):
 
 
 class JobStatus(StrEnum):
-    """Background work (``matcher.services.jobs``)."""
+    """Background work (``matcher.jobs.queue``)."""
 
     QUEUED = "queued"
     RUNNING = "running"

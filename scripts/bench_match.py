@@ -40,8 +40,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from matcher.container import Services
 from matcher.evaluation.synthetic import impostor_vectors, index_records, mate_of, store_records
-from matcher.services.container import Services
 from matcher.settings import Settings
 from matcher.store.models import Candidate, Record
 

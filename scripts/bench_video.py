@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--no-sweep", dest="sweep", action="store_false", help="only time analyze_video")
     args = parser.parse_args()
     apply_privacy_env()
-    from matcher.services.container import Services
+    from matcher.container import Services
     from matcher.video import VideoOptions, analyze_video
 
     with tempfile.TemporaryDirectory() as tmp:

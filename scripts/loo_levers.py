@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from matcher.container import Services
 from matcher.evaluation.levers import normalise, variants
 from matcher.evaluation.runner import Photo, embed_photos
-from matcher.services.container import Services
 from matcher.settings import Settings
 
 

@@ -30,12 +30,12 @@ from matcher.api.deps import get_services, limited, require
 from matcher.api.limits import BodySizeLimit
 from matcher.api.metrics import CONTENT_TYPE, Metrics
 from matcher.api.middleware import ObservabilityMiddleware
-from matcher.api.routes import admin, family, jobs, review, shelter, sightings
+from matcher.api.routes import admin, family, jobs, reviewer, shelter, sightings
 from matcher.api.schemas import ErrorOut, FacesOut, Health
 from matcher.api.uploads import read_capped
+from matcher.container import Services
 from matcher.errors import ConflictError, DatabaseBusy, MatcherError, StorageFullError
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
 from matcher.services.uploads import DISK_FULL_MESSAGE
 from matcher.settings import Settings, apply_privacy_env
 from matcher.store.db import is_busy, is_disk_full
@@ -169,7 +169,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         result = await run_in_threadpool(svc.capacity.run, svc.analyze_bytes, data)  # bounded model pool (503 when full)
         return FacesOut(pack=svc.pipeline().pack, width=result.image.width, height=result.image.height, faces=[f.summary() for f in result.faces])
 
-    for router in (family.router, shelter.router, review.router, admin.router, jobs.router, sightings.router):
+    for router in (family.router, shelter.router, reviewer.router, admin.router, jobs.router, sightings.router):
         app.include_router(router)
     mount_pages(app)  # server-rendered pages for people (outside /v1)
     return app

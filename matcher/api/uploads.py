@@ -7,10 +7,10 @@ from fastapi import UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from matcher.container import Services
 from matcher.errors import FileTooLargeError
+from matcher.ingest.photo_age import GivenAge
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
-from matcher.services.photo_age import GivenAge
 from matcher.services.uploads import receive_media
 
 CHUNK = 1 << 20

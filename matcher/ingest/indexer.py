@@ -27,9 +27,7 @@ import numpy as np
 
 from matcher.errors import MatcherError
 from matcher.files import sha256_file
-from matcher.ingest.archive import ArchiveItem, record_fields
-from matcher.ingest.persist import store_media, write_blobs
-from matcher.ingest.worker import (
+from matcher.ingest.analysis import (
     PhotoResult,
     analyze,
     analyze_bytes,
@@ -37,6 +35,8 @@ from matcher.ingest.worker import (
     init_worker,
     video_options,
 )
+from matcher.ingest.archive import ArchiveItem, record_fields
+from matcher.ingest.persist import store_media, write_blobs
 from matcher.store import repo
 from matcher.types import Role
 from matcher.vectors import stack_bytes

@@ -10,7 +10,7 @@ import hashlib
 
 from sqlalchemy.orm import Session
 
-from matcher.ingest.worker import PhotoResult
+from matcher.ingest.analysis import PhotoResult
 from matcher.store import index_state
 from matcher.store.blobs import BlobStore
 from matcher.store.models import Embedding, Face, Media, Record

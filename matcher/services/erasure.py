@@ -9,7 +9,7 @@ from sqlalchemy import select
 from matcher.errors import NotFoundError
 from matcher.review import cohorts
 from matcher.services.accounts import Principal
-from matcher.sightings.store import forget_record as forget_sightings
+from matcher.sightings.persist import forget_record as forget_sightings
 from matcher.store import index_state, repo
 from matcher.store.models import Candidate, Erasure, Face, Media, Record
 

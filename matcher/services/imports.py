@@ -22,9 +22,9 @@ from sqlalchemy import select
 from matcher.errors import ConflictError, EmptyFileError, ForbiddenError, InputError, NotFoundError
 from matcher.ingest.indexer import ArchiveIndexer, IndexSummary
 from matcher.ingest.zip_archive import Problem, ZipLimits, scan_zip
+from matcher.jobs.queue import ACTIVE, Job
 from matcher.services.accounts import Principal
-from matcher.services.jobs import ACTIVE, Job
-from matcher.sightings.store import used_elsewhere
+from matcher.sightings.persist import used_elsewhere
 from matcher.store import repo
 from matcher.store.models import JobRow, utcnow
 from matcher.types import JobStatus, Role, Side

@@ -34,11 +34,11 @@ from matcher.errors import (
     UnsupportedMediaError,
 )
 from matcher.imaging import strip_metadata
+from matcher.ingest.analysis import PhotoResult, analyze_bytes, video_options
 from matcher.ingest.persist import store_media, write_blobs
-from matcher.ingest.worker import PhotoResult, analyze_bytes, video_options
 from matcher.services.accounts import Principal
 from matcher.services.erasure import erase_record
-from matcher.sightings.store import used_elsewhere as blob_in_use
+from matcher.sightings.persist import used_elsewhere as blob_in_use
 from matcher.store import index_state, repo
 from matcher.store.db import is_busy
 from matcher.store.models import (

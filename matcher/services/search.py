@@ -23,7 +23,7 @@ from matcher.review.templates import load_records
 from matcher.store import repo
 
 if TYPE_CHECKING:  # for annotations only: the container imports this module
-    from matcher.services.container import AnalyzedImage
+    from matcher.container import AnalyzedImage
 
 
 @dataclass(frozen=True)

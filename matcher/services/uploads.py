@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from matcher.errors import FileTooLargeError, StorageFullError
 from matcher.imaging import sniff_format
+from matcher.ingest.photo_age import GivenAge
+from matcher.jobs.queue import Job
 from matcher.services.accounts import Principal
-from matcher.services.jobs import Job
-from matcher.services.photo_age import GivenAge
 from matcher.services.records import UploadOutcome
 from matcher.store.db import is_disk_full
 from matcher.video import sniff_video

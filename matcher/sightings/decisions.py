@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from matcher.errors import NotFoundError
 from matcher.review.decisions import next_status
-from matcher.sightings.store import release_rejected
+from matcher.sightings.persist import release_rejected
 from matcher.store import repo
 from matcher.store.models import Sighting, SightingDecision, SightingSource
 from matcher.types import CandidateStatus, Role, Verdict

@@ -23,10 +23,10 @@ from sqlalchemy.exc import IntegrityError
 from matcher.errors import InputError, NotFoundError
 from matcher.imaging import strip_metadata
 from matcher.services.review import record_dict
-from matcher.sightings import store
+from matcher.sightings import persist
 from matcher.sightings.decisions import decide_sighting
+from matcher.sightings.persist import SourceMeta
 from matcher.sightings.probes import Footage, check_upload, read_footage
-from matcher.sightings.store import SourceMeta
 from matcher.sightings.sweep import ProbeResult, make_gate, plan_sightings, search_probes
 from matcher.store import repo
 from matcher.store.db import is_busy
@@ -231,7 +231,7 @@ class SightingService:
         if not hashes:
             return
         with self.services.sessions() as session:
-            gone = store.unreferenced(session, hashes)
+            gone = persist.unreferenced(session, hashes)
         for sha in gone:
             self.services.blobs.delete(sha)
 
@@ -245,20 +245,20 @@ class SightingService:
             session, svc, footage.probes, sides, top_k, gate, meta.taken_on or (footage.taken_at.date() if footage.taken_at else None), pack
         )
         plans = plan_sightings(results)
-        known = store.existing(session, footage.sha256, (p.record_id for p in plans))
+        known = persist.existing(session, footage.sha256, (p.record_id for p in plans))
         fresh = [p for p in plans if p.record_id not in known]
         numbers = {p.record_id: p.number for p in plans}
         sightings = [{**self._brief(s, numbers[s.record_id]), "new": False} for s in known.values()]
         if fresh:
-            crops = {p.record_id: store.choose_crops(session, p, info.name, info.embedding_dim) for p in fresh}
-            _, created = store.put_blobs(svc.blobs, [data])  # the original first, then the crops (invariant 2)
+            crops = {p.record_id: persist.choose_crops(session, p, info.name, info.embedding_dim) for p in fresh}
+            _, created = persist.put_blobs(svc.blobs, [data])  # the original first, then the crops (invariant 2)
             new_blobs += created
-            source = store.source_row(session, footage, meta)
-            source_info = store.source_dict(footage, meta)
+            source = persist.source_row(session, footage, meta)
+            source_info = persist.source_dict(footage, meta)
             for plan in fresh:
-                hashes, created = store.put_blobs(svc.blobs, [c.jpeg for c in crops[plan.record_id]])
+                hashes, created = persist.put_blobs(svc.blobs, [c.jpeg for c in crops[plan.record_id]])
                 new_blobs += created
-                row = store.add_sighting(session, source, plan, gate, crops[plan.record_id], hashes, meta, source_info)
+                row = persist.add_sighting(session, source, plan, gate, crops[plan.record_id], hashes, meta, source_info)
                 sightings.append({**self._brief(row, plan.number), "new": True})
         kept = {p.id for plan in plans for p, _ in plan.matches}
         return {

@@ -7,8 +7,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from matcher.api.deps import Id, get_services
+from matcher.container import Services
 from matcher.errors import ConflictError, MatcherError, NotFoundError
-from matcher.services.container import Services
 from matcher.types import USER_ROLES, RecordStatus
 from matcher.web.common import ADMIN, IMG_HEADERS, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession

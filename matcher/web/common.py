@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
 from matcher.api.deps import get_services
-from matcher.services.container import Services
+from matcher.container import Services
 from matcher.types import Role
 from matcher.web.cookies import COOKIE, SessionStore, WebSession, same
 from matcher.web.i18n import LANG_COOKIE, LANGUAGES, Language, choose

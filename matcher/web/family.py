@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from matcher.api.deps import Id, get_services
 from matcher.api.schemas import ReportIn
-from matcher.services.container import Services
+from matcher.container import Services
 from matcher.types import FamilyStatus, Side
 from matcher.web.common import FAMILY, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession

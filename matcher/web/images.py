@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from matcher.api.deps import Id, get_services
-from matcher.services.container import Services
+from matcher.container import Services
 from matcher.web.common import IMG_HEADERS, signed_in
 from matcher.web.cookies import WebSession
 

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from matcher.api.deps import Id, get_services
 from matcher.api.schemas import ChildIn
 from matcher.api.uploads import read_capped
+from matcher.container import Services
 from matcher.errors import MatcherError
-from matcher.services.container import Services
 from matcher.types import Role, Side
 from matcher.web.common import SHELTER, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession

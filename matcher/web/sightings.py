@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from matcher.api.deps import Id, get_services
 from matcher.api.routes.sightings import is_first_request, ranged_response
-from matcher.services.container import Services
+from matcher.container import Services
 from matcher.types import CandidateStatus
 from matcher.web.common import IMG_HEADERS, PAGE_CSP, REVIEW, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession

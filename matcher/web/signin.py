@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 
 from matcher.api.deps import get_services
+from matcher.container import Services
 from matcher.errors import AuthError
-from matcher.services.container import Services
 from matcher.web.common import HOME, check_csrf, cookie_args, current, language, redirect, render, signed_in, store
 from matcher.web.cookies import COOKIE, PRE_COOKIE, WebSession, same
 

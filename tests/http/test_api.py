@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from matcher.api.app import create_app
-from matcher.services.container import Services
+from matcher.container import Services
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts, store_counts
 

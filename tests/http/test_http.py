@@ -19,7 +19,7 @@ from hypothesis.errors import Unsatisfiable
 from sqlalchemy import func, select
 
 from matcher.api.app import create_app
-from matcher.services.container import Services
+from matcher.container import Services
 from matcher.store.models import Candidate, Embedding, Erasure, Face, Media
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts, store_counts
@@ -259,7 +259,7 @@ def test_upload_with_an_invalid_age_is_refused_with_422_and_stores_nothing(world
 
 @pytest.mark.slow
 def test_video_upload_with_the_childs_age_keeps_it_through_the_background_job(tmp_path, services, shared_data):
-    from matcher.services.worker import Worker
+    from matcher.jobs.worker import Worker
 
     clip = shared_data / "videos" / "WDA_BobMenendez_000.mp4"
     if not clip.is_file():

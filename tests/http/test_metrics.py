@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from matcher.api.app import create_app
-from matcher.services.container import Services
+from matcher.container import Services
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts
 

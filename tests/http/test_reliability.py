@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from matcher.api.app import create_app
+from matcher.container import Services
 from matcher.errors import ServiceBusy
+from matcher.faces.capacity import ModelCapacity
 from matcher.logs import configure_logging
-from matcher.services.capacity import ModelCapacity
-from matcher.services.container import Services
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts, store_counts
 
@@ -120,7 +120,7 @@ def test_a_full_pool_answers_503_with_retry_after_and_stores_nothing(tmp_path, s
 
 
 def test_uploads_during_a_matching_run_do_not_wait_and_are_matched_together_after_it():
-    from matcher.services.match_batcher import MatchBatcher
+    from matcher.ingest.match_batcher import MatchBatcher
 
     runs, gate, started = [], threading.Event(), threading.Event()
 

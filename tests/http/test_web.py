@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from matcher.api.app import create_app
+from matcher.container import Services
+from matcher.ingest.photo_age import GivenAge
 from matcher.services.accounts import authenticate
-from matcher.services.container import Services
-from matcher.services.photo_age import GivenAge
 from matcher.store.models import AuditEvent, Candidate, Face, Media, Record
 from tests.browser import ARTIFACTS, browser_missing, serving
 from tests.conftest import make_settings

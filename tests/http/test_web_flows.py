@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from matcher.api.app import create_app
-from matcher.services.container import Services
+from matcher.container import Services
 from matcher.store.models import Candidate, Media, Record
 from matcher.web.i18n import Catalogues
 from tests.browser import ARTIFACTS, browser_missing, serving

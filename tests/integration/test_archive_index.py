@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from matcher.cli.app import app
+from matcher.container import Services
 from matcher.index.faiss_index import FaceIndex
 from matcher.ingest.archive import scan_folder
 from matcher.ingest.indexer import ArchiveIndexer
-from matcher.services.container import Services
 from matcher.store import repo
 from matcher.store.models import Embedding, Face, Media, Record
 from tests.conftest import ROOT, make_settings

@@ -16,11 +16,11 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from matcher.cli.app import app
+from matcher.container import Services
 from matcher.errors import BackupError, DataKeyError, MediaPurgedError
 from matcher.ingest.archive import ArchiveItem, scan_folder
 from matcher.ingest.indexer import ArchiveIndexer
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
 from matcher.store import repo
 from matcher.store.models import AuditEvent, Candidate, Erasure, Face, Media, Record
 from tests.conftest import make_settings

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import select
 
+from matcher.container import Services
 from matcher.evaluation.synthetic import impostor_vectors, index_records, mate_of, store_records
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
 from matcher.store.models import CohortRow
 from tests.conftest import make_settings
 

@@ -11,7 +11,7 @@ import numpy as np
 from matcher.faces.pipeline import Pipeline
 from matcher.faces.retry import equalise, retry_variants
 from matcher.imaging import encode_jpeg
-from matcher.ingest.worker import analyze_bytes
+from matcher.ingest.analysis import analyze_bytes
 
 
 def faded_print(bgr: np.ndarray, scale: float = 0.15, contrast: float = 0.3) -> np.ndarray:

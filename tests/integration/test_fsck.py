@@ -15,10 +15,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from matcher.cli.app import app
+from matcher.container import Services
 from matcher.ingest.archive import ArchiveItem
 from matcher.ingest.indexer import ArchiveIndexer
-from matcher.services.container import Services
-from matcher.services.protection import SystemPrincipal
+from matcher.protection.service import SystemPrincipal
 from matcher.store import erasurelog
 from matcher.store.blobs import SEALED_MARKER, BlobStore
 from matcher.store.models import Erasure, Face, Media, Record

@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 from sqlalchemy import event, update
 
+from matcher.container import Services
 from matcher.evaluation.synthetic import impostor_vectors, index_records, store_records
 from matcher.index.faiss_index import FaceIndex
 from matcher.index.fileformat import read_meta
 from matcher.index.manager import IndexManager
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
 from matcher.store import index_state
 from matcher.store.models import Face
 from tests.conftest import ROOT, make_settings

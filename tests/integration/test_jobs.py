@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from matcher.container import Services
 from matcher.errors import InputError
+from matcher.jobs.kinds import JobKind
+from matcher.jobs.queue import MAX_ATTEMPTS, STALE_S, machine_identity
+from matcher.jobs.worker import Worker
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
-from matcher.services.job_kinds import JobKind
-from matcher.services.jobs import MAX_ATTEMPTS, STALE_S, machine_identity
-from matcher.services.worker import Worker
 from matcher.store.models import Face, JobRow, Media, Record, utcnow
 from tests.conftest import ROOT, make_settings
 from tests.http_helpers import make_accounts
@@ -184,7 +184,7 @@ def test_a_worker_that_lost_its_job_does_not_overwrite_the_new_owner(svc):
 
 
 def test_a_worker_heartbeats_while_a_long_job_runs(svc, monkeypatch):
-    import matcher.services.worker as worker_module
+    import matcher.jobs.worker as worker_module
 
     monkeypatch.setattr(worker_module, "HEARTBEAT_S", 0.05)
     job = svc.jobs.submit("slow", None, {})

@@ -11,10 +11,10 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import select
 
+from matcher.container import Services
 from matcher.ingest.archive import ArchiveItem
 from matcher.ingest.indexer import ArchiveIndexer
 from matcher.review.ranking import Ranked, order
-from matcher.services.container import Services
 from matcher.services.search import QueryFacts
 from matcher.store.models import Record
 from tests.conftest import make_settings

@@ -18,11 +18,11 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from matcher.cli.app import app
+from matcher.container import Services
 from matcher.errors import BlobIntegrityError, DataKeyError
 from matcher.ingest.archive import ArchiveItem
 from matcher.ingest.indexer import ArchiveIndexer
 from matcher.services.accounts import authenticate
-from matcher.services.container import Services
 from matcher.store import repo
 from matcher.store.blobs import SEALED_MARKER, BlobStore
 from matcher.store.crypto import MAGIC, KeyFile

@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
+from matcher.container import Services
 from matcher.evaluation.synthetic import impostor_vectors, index_records, store_records
-from matcher.services.container import Services
 from matcher.store.models import Candidate, Record
 from tests.conftest import make_settings
 

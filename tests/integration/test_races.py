@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from matcher.api.app import create_app
+from matcher.container import Services
 from matcher.review import matching
-from matcher.services.container import Services
 from matcher.store.models import Candidate, Face, Media, Record
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from matcher.services.container import Services
+from matcher.container import Services
 from matcher.store.models import Face, Media
 from tests.conftest import make_settings
 from tests.live_server import ROOT, Live, cli, environment, make_token
@@ -82,7 +82,7 @@ KILLED_UPLOAD = textwrap.dedent(
     from skimage import data
     import matcher.services.records as records
     from matcher.services.accounts import Principal
-    from matcher.services.container import Services
+    from matcher.container import Services
     from matcher.settings import Settings
 
     svc = Services(Settings(data_dir=Path(sys.argv[1]), models_dir=Path(sys.argv[2]), ort_threads=2))

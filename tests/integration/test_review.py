@@ -12,11 +12,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from matcher.cli.app import app
+from matcher.container import Services
 from matcher.errors import InvalidTransition, TwoPersonRuleError
 from matcher.ingest.archive import ArchiveItem, scan_folder
 from matcher.ingest.indexer import ArchiveIndexer
 from matcher.review.fusion import fuse
-from matcher.services.container import Services
 from matcher.store.models import AuditEvent, Candidate, Record
 from tests.conftest import ROOT, make_settings
 

@@ -116,8 +116,8 @@ def _counts(svc) -> dict:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, services, labelled_photos, shared_data) -> World:
+    from matcher.container import Services
     from matcher.services.accounts import authenticate
-    from matcher.services.container import Services
 
     videos = shared_data / "videos"
     if not (videos / HAMILTON).is_file() or not (videos / CROWD).is_file():
@@ -218,12 +218,12 @@ def test_two_sweeps_of_one_file_at_the_same_moment_store_it_once_and_both_answer
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from matcher.sightings import store
+    from matcher.sightings import persist
 
     svc = world.svc
     data = world.photos["deepface_img1"][1].read_bytes()  # a field photo of a reported person
     number = world.reports["deepface_img1"][1]
-    real, together, looked = store.existing, threading.Barrier(2, timeout=60), []
+    real, together, looked = persist.existing, threading.Barrier(2, timeout=60), []
 
     def existing(session, sha256, record_ids):
         found = real(session, sha256, record_ids)
@@ -232,7 +232,7 @@ def test_two_sweeps_of_one_file_at_the_same_moment_store_it_once_and_both_answer
             together.wait()  # both sweeps have looked for this file's sightings before either stores one
         return found
 
-    monkeypatch.setattr(store, "existing", existing)
+    monkeypatch.setattr(persist, "existing", existing)
     with ThreadPoolExecutor(2) as pool:
         outcomes = list(pool.map(lambda who: svc.sightings.sweep(data, "gate-b.jpg", [Side.REPORT], who, "reviewer"), ("user:rev-a", "user:rev-b")))
     assert [[s["record"] for s in o.sightings] for o in outcomes] == [[number], [number]]

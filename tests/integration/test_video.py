@@ -277,9 +277,9 @@ def test_video_command_prints_tracks_and_typed_errors(videos, model_cache, monke
 def test_index_stores_video_tracks_and_selects_the_main_track(videos, settings, tmp_path):
     from sqlalchemy import select
 
+    from matcher.container import Services
     from matcher.ingest.archive import scan_folder
     from matcher.ingest.indexer import ArchiveIndexer
-    from matcher.services.container import Services
     from matcher.store.models import Face, Media
 
     root = tmp_path / "archive"

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from matcher.api.app import create_app
+from matcher.container import Services
 from matcher.errors import ForbiddenError, InputError, NotFoundError
+from matcher.jobs.worker import Worker
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
-from matcher.services.worker import Worker
 from matcher.store.models import AuditEvent, JobRow, Media, Record, User
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts

@@ -4,7 +4,7 @@ prints a sighting. Pure: rows as the two services return them, no database."""
 
 from __future__ import annotations
 
-from matcher.cli.review import queue_line
+from matcher.cli.candidates import queue_line
 from matcher.services.review_queue import lead_strength, leads, merge_leads
 
 

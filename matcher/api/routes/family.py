@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from matcher.api.deps import Id, get_services, limited, require
 from matcher.api.schemas import ReportIn
 from matcher.api.uploads import accept_upload
+from matcher.container import Services
+from matcher.ingest.photo_age import parse_given_age
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
-from matcher.services.photo_age import parse_given_age
 from matcher.types import Role, Side
 
 router = APIRouter(prefix="/v1/reports", tags=["families"])

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from matcher.api.deps import get_services, require
+from matcher.container import Services
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
 from matcher.types import USER_ROLES
 
 router = APIRouter(tags=["jobs"])

@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 from matcher.api.deps import Id, get_services, limited, require
 from matcher.api.schemas import ChildIn, ChildPatch, ImportIn
 from matcher.api.uploads import accept_upload, read_capped
+from matcher.container import Services
 from matcher.errors import ForbiddenError, InputError
+from matcher.ingest.photo_age import parse_given_age
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
-from matcher.services.photo_age import parse_given_age
 from matcher.types import Role, Side
 
 router = APIRouter(prefix="/v1/children", tags=["shelters"])

@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse, Response
 from matcher.api.deps import Id, get_services, limited, request_id, require
 from matcher.api.schemas import DecisionIn
 from matcher.api.uploads import read_upload
+from matcher.container import Services
 from matcher.errors import InvalidFieldError
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
 from matcher.types import Role
 
 router = APIRouter(tags=["reviewers"])

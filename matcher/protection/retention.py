@@ -40,7 +40,7 @@ def trim_evidence(evidence: dict, at: dt.datetime) -> dict:
 
 
 def apply_retention(services, dry_run: bool = False, now: dt.datetime | None = None) -> dict:
-    from matcher.services.protection import SystemPrincipal
+    from matcher.protection.service import SystemPrincipal
 
     s = services.settings
     now = now or utcnow()

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from matcher.errors import MatcherError
-from matcher.services.job_kinds import KINDS, JobKind
-from matcher.services.jobs import HEARTBEAT_S, STALE_S, Job, worker_identity
+from matcher.jobs.kinds import KINDS, JobKind
+from matcher.jobs.queue import HEARTBEAT_S, STALE_S, Job, worker_identity
 from matcher.types import JobStatus
 
 log = logging.getLogger(__name__)

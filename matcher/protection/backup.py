@@ -233,8 +233,8 @@ def _restore_database(services, source: Path, manifest: dict, postgres: bool) ->
 
 
 def restore_backup(services, source: Path, actor: str) -> dict:
-    from matcher.services.fsck import FsckReport, check_indexes, references
-    from matcher.services.protection import SystemPrincipal
+    from matcher.protection.fsck import FsckReport, check_indexes, references
+    from matcher.protection.service import SystemPrincipal
 
     source = Path(source)
     manifest = read_manifest(source)

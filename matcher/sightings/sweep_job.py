@@ -14,9 +14,9 @@ import datetime as dt
 from sqlalchemy import select
 
 from matcher.errors import ForbiddenError, InputError
-from matcher.services.jobs import ACTIVE, Job
+from matcher.jobs.queue import ACTIVE, Job
+from matcher.sightings.persist import used_elsewhere
 from matcher.sightings.service import sides_of
-from matcher.sightings.store import used_elsewhere
 from matcher.store.models import JobRow, User
 from matcher.types import Role
 

@@ -20,7 +20,7 @@ def worker(
 
     The API queues the work; `matcher serve` also runs it unless MATCHER_INPROCESS_WORKER=false.
     """
-    from matcher.services.worker import Worker  # heavy: the services and their models
+    from matcher.jobs.worker import Worker  # heavy: the services and their models
 
     services = get_services(ctx)
     run = Worker(services, concurrency=concurrency, on_end=lambda job, state: typer.echo(f"job {job.id} {job.kind} {state}"))

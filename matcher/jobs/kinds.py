@@ -23,10 +23,10 @@ import numpy as np
 from sqlalchemy import func, select
 
 from matcher.errors import ForbiddenError, InputError
+from matcher.ingest.photo_age import GivenAge
+from matcher.jobs.queue import Job
 from matcher.services.accounts import Principal
-from matcher.services.jobs import Job
-from matcher.services.photo_age import GivenAge
-from matcher.sightings.jobs import cleanup_sweep, run_sweep
+from matcher.sightings.sweep_job import cleanup_sweep, run_sweep
 from matcher.store.models import Embedding, Face, Media, Record, User
 from matcher.types import MediaKind
 from matcher.vectors import stack_bytes
@@ -127,5 +127,5 @@ KINDS: dict[str, JobKind] = {
     "video": JobKind(run_video, cleanup_video),
     "import": JobKind(run_import, _nothing),
     "archive_upload": JobKind(run_archive_upload, cleanup_archive_upload),  # services.imports
-    "sweep": JobKind(run_sweep, cleanup_sweep),  # footage swept for sightings (matcher.sightings.jobs)
+    "sweep": JobKind(run_sweep, cleanup_sweep),  # footage swept for sightings (matcher.sightings.sweep_job)
 }

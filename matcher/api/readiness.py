@@ -167,7 +167,7 @@ class Operations:
     # ---- start-up ----
     def recover_uploads(self) -> dict:
         """Remove what uploads killed before their commit left (``store.inflight``)."""
-        from matcher.services.fsck import references
+        from matcher.protection.fsck import references
 
         return inflight.recover(self.services.upload_journal, self.services.blobs, lambda hashes: hashes & references(self.services).all)
 

@@ -9,9 +9,9 @@ from fastapi.responses import Response
 from matcher.api.deps import Id, get_services, limited, request_id, require
 from matcher.api.schemas import DecisionIn
 from matcher.api.uploads import read_capped
+from matcher.container import Services
 from matcher.services import review_queue as rq
 from matcher.services.accounts import Principal
-from matcher.services.container import Services
 from matcher.services.search import QueryFacts
 from matcher.types import USER_ROLES, Role, Side
 

@@ -18,7 +18,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from matcher.api.readiness import Operations
 from matcher.errors import FileTooLargeError
+from matcher.faces.capacity import ModelCapacity
 from matcher.faces.loader import load_pipeline
 from matcher.faces.packs import Pack, get_pack
 from matcher.faces.pipeline import Pipeline
@@ -27,26 +29,24 @@ from matcher.imaging import DecodedImage, ImageLimits, decode_image
 from matcher.index.faiss_index import FaceIndex, set_faiss_threads
 from matcher.index.manager import IndexManager
 from matcher.ingest import batch
+from matcher.ingest.match_batcher import MatchBatcher
+from matcher.jobs.queue import JobService
+from matcher.protection.service import DataProtection
 from matcher.services.accounts import AccountService
 from matcher.services.audit import AuditLog
-from matcher.services.capacity import ModelCapacity
 from matcher.services.export import CaseExport
 from matcher.services.health import HealthService
 from matcher.services.imports import ImportService
-from matcher.services.jobs import JobService
-from matcher.services.match_batcher import MatchBatcher
-from matcher.services.operations import Operations
-from matcher.services.protection import DataProtection
-from matcher.services.rate_limits import RateLimits
 from matcher.services.records import RecordService
 from matcher.services.review import ReviewService
 from matcher.services.search import SearchService
-from matcher.services.web_sessions import WebSessions
 from matcher.settings import Settings
 from matcher.store.blobs import BlobStore
 from matcher.store.crypto import KeyFile
 from matcher.store.db import make_engine, migrate, session_factory
 from matcher.store.inflight import UploadJournal
+from matcher.store.rate_windows import RateLimits
+from matcher.store.web_sessions import WebSessions
 from matcher.types import Side
 
 

@@ -125,7 +125,7 @@ class DataProtection:
     # ---- sweeps ----
     def log_erasures(self) -> int:
         """Copy new tombstones to the erasure log outside DATA_DIR (after each erasure)."""
-        from matcher.services.fsck import sync_erasure_log
+        from matcher.protection.fsck import sync_erasure_log
 
         try:
             return sync_erasure_log(self.services)
@@ -134,28 +134,28 @@ class DataProtection:
             return 0
 
     def startup_sweep(self) -> dict:
-        from matcher.services.fsck import startup_sweep
+        from matcher.protection.fsck import startup_sweep
 
         return startup_sweep(self.services)
 
     def fsck(self, dry_run: bool = False, deep: bool = False, grace_s: float | None = None):
-        from matcher.services.fsck import GRACE_S, fsck
+        from matcher.protection.fsck import GRACE_S, fsck
 
         return fsck(self.services, dry_run=dry_run, deep=deep, grace_s=GRACE_S if grace_s is None else grace_s)
 
     def retention(self, dry_run: bool = False) -> dict:
-        from matcher.services.retention import apply_retention
+        from matcher.protection.retention import apply_retention
 
         return apply_retention(self.services, dry_run=dry_run)
 
     # ---- backup ----
     def backup(self, out, actor: str) -> dict:
-        from matcher.services.backup import write_backup
+        from matcher.protection.backup import write_backup
 
         return write_backup(self.services, out, actor)
 
     def restore(self, source, actor: str) -> dict:
-        from matcher.services.backup import restore_backup
+        from matcher.protection.backup import restore_backup
 
         return restore_backup(self.services, source, actor)
 

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 
 from matcher.api.deps import Id, get_services
-from matcher.services.container import Services
+from matcher.container import Services
 from matcher.services.review import FLAGS
 from matcher.types import CandidateStatus
 from matcher.web.common import REVIEW, check_csrf, language, redirect, render

@@ -317,7 +317,7 @@ class JobService:
         """Run queued jobs on a thread of this process (``MATCHER_INPROCESS_WORKER``); idempotent."""
         with self._lock:
             if self._inprocess is None:
-                from matcher.services.worker import Worker  # the worker runs job kinds, which use the services
+                from matcher.jobs.worker import Worker  # the worker runs job kinds, which use the services
 
                 self._inprocess = Worker(self.services, concurrency=1, name=worker_identity(":api"))
                 self._inprocess.start()
