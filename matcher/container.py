@@ -30,7 +30,8 @@ from matcher.index.faiss_index import FaceIndex, set_faiss_threads
 from matcher.index.manager import IndexManager
 from matcher.ingest import batch
 from matcher.ingest.match_batcher import MatchBatcher
-from matcher.jobs.queue import JobService
+from matcher.jobs.queue import JobService, worker_identity
+from matcher.jobs.worker import Worker
 from matcher.protection.service import DataProtection
 from matcher.services.accounts import AccountService
 from matcher.services.audit import AuditLog
@@ -134,7 +135,10 @@ class Services:
 
     @cached_property
     def jobs(self) -> JobService:
-        return JobService(self)
+        def inprocess_worker() -> Worker:  # the API's thread; job kinds use these services
+            return Worker(self, concurrency=1, name=worker_identity(":api"))
+
+        return JobService(self.sessions, self.engine, self.blobs, inprocess_worker if self.settings.inprocess_worker else None)
 
     @cached_property
     def imports(self) -> ImportService:

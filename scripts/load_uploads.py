@@ -270,7 +270,7 @@ def verify(data_dir: Path, acked: list[dict]) -> dict:
     from matcher.container import Services
     from matcher.index.faiss_index import FaceIndex
     from matcher.settings import Settings
-    from matcher.store.models import Face, Media
+    from matcher.store.tables import Face, Media
 
     svc = Services(Settings(data_dir=data_dir))
     media_ids = [a["media_id"] for a in acked]

@@ -35,10 +35,10 @@ from matcher.api.schemas import ErrorOut, FacesOut, Health
 from matcher.api.uploads import read_capped
 from matcher.container import Services
 from matcher.errors import ConflictError, DatabaseBusy, MatcherError, StorageFullError
-from matcher.services.accounts import Principal
 from matcher.services.uploads import DISK_FULL_MESSAGE
 from matcher.settings import Settings, apply_privacy_env
 from matcher.store.db import is_busy, is_disk_full
+from matcher.types import Principal
 from matcher.web.app import mount_pages
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from fastapi import Depends, Path, Request
 
 from matcher.container import Services
 from matcher.errors import ForbiddenError
-from matcher.services.accounts import Principal
+from matcher.types import Principal
 
 # database ids in paths: positive and within 64-bit range (larger ones are a 422, not a crash)
 Id = Annotated[int, Path(ge=1, le=2**62)]

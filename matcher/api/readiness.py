@@ -25,7 +25,7 @@ from sqlalchemy import func, select, text
 from matcher.errors import MatcherError
 from matcher.faces.packs import verify_file
 from matcher.store import inflight
-from matcher.store.models import CalibrationRow, Candidate, Embedding, Face, JobRow, Media, Record, utcnow
+from matcher.store.tables import CalibrationRow, Candidate, Embedding, Face, JobRow, Media, Record, utcnow
 from matcher.types import CandidateStatus, Side
 
 

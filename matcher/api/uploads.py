@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from matcher.container import Services
 from matcher.errors import FileTooLargeError
 from matcher.ingest.photo_age import GivenAge
-from matcher.services.accounts import Principal
 from matcher.services.uploads import receive_media
+from matcher.types import Principal
 
 CHUNK = 1 << 20
 

@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from matcher.store import index_state
-from matcher.store.models import Embedding, Face, Media, Record
+from matcher.store.tables import Embedding, Face, Media, Record
 from matcher.vectors import l2_normalize
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from matcher.ingest.analysis import PhotoResult
 from matcher.store import index_state
 from matcher.store.blobs import BlobStore
-from matcher.store.models import Embedding, Face, Media, Record
+from matcher.store.tables import Embedding, Face, Media, Record
 from matcher.types import MediaKind
 
 GOOD_QUALITY = 0.3

@@ -25,10 +25,9 @@ from sqlalchemy import func, select
 from matcher.errors import ForbiddenError, InputError
 from matcher.ingest.photo_age import GivenAge
 from matcher.jobs.queue import Job
-from matcher.services.accounts import Principal
 from matcher.sightings.sweep_job import cleanup_sweep, run_sweep
-from matcher.store.models import Embedding, Face, Media, Record, User
-from matcher.types import MediaKind
+from matcher.store.tables import Embedding, Face, Media, Record, User
+from matcher.types import MediaKind, Principal
 from matcher.vectors import stack_bytes
 
 

@@ -31,16 +31,19 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.errors import InputError, NotFoundError
-from matcher.services.accounts import Principal
 from matcher.store import repo
-from matcher.store.models import JobRow, Record, utcnow
-from matcher.types import JobStatus, Role
+from matcher.store.blobs import BlobStore
+from matcher.store.tables import JobRow, Record, utcnow
+from matcher.types import JobStatus, Principal, Role
 
 log = logging.getLogger(__name__)
 
@@ -114,18 +117,28 @@ def _local_pid_is_gone(locked_by: str | None, here: str) -> bool:
     return False
 
 
+class InProcessWorker(Protocol):
+    def start(self) -> None: ...
+    def stop(self, wait: bool = True) -> None: ...
+
+
 class JobService:
-    def __init__(self, services) -> None:
-        self.services = services
+    """The queue over the ``jobs`` table. ``inprocess_worker``: the worker that runs queued
+    jobs on a thread of this process (``MATCHER_INPROCESS_WORKER``), built on first need by
+    the wiring (``matcher.container``), or None where jobs run elsewhere."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], engine: Engine, blobs: BlobStore, inprocess_worker: Callable[[], InProcessWorker] | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._engine = engine
+        self._blobs = blobs
+        self._make_worker = inprocess_worker
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._inprocess = None  # services.worker.Worker, started by start_inprocess()
+        self._inprocess: InProcessWorker | None = None  # jobs.worker.Worker, started by start_inprocess()
         self._progress_lock = threading.Lock()
         self._progress_marks: dict[str, tuple[float, str | None]] = {}  # job id -> (monotonic time, stage) of its last progress write
-
-    @property
-    def _sessions(self):
-        return self.services.sessions
 
     # ---- queueing ----
     def submit(self, kind: str, owner_id: int | None, payload: dict, record_id: int | None = None) -> Job:
@@ -138,7 +151,7 @@ class JobService:
             session.flush()
             job = Job.of(row)
         self._wake.set()
-        if self.services.settings.inprocess_worker:
+        if self._make_worker is not None:
             self.start_inprocess()
         return job
 
@@ -154,7 +167,7 @@ class JobService:
                 raise InputError("this file is already part of the record")
             if given is not None:  # a year that does not fit the birth year: 422 now, not a failed job
                 given.resolve(record.birth_year or (record.birth_date.year if record.birth_date else None))
-        sha = self.services.blobs.put(data)  # before the row that points at it (invariant 2)
+        sha = self._blobs.put(data)  # before the row that points at it (invariant 2)
         payload = {"record_id": record_id, "side": side, "blob": sha, "filename": filename}
         if given is not None:
             payload["given"] = {"age": given.age, "year": given.year}
@@ -202,7 +215,7 @@ class JobService:
 
     def claim(self, worker: str) -> Job | None:
         """Take the oldest queued job for ``worker`` (atomically; see the module text)."""
-        engine = self.services.engine
+        engine = self._engine
         now = utcnow()
         pick = select(JobRow.id).where(JobRow.state == JobStatus.QUEUED).order_by(JobRow.created_at, JobRow.id).limit(1)
         if engine.dialect.name == "postgresql":
@@ -316,10 +329,8 @@ class JobService:
     def start_inprocess(self) -> None:
         """Run queued jobs on a thread of this process (``MATCHER_INPROCESS_WORKER``); idempotent."""
         with self._lock:
-            if self._inprocess is None:
-                from matcher.jobs.worker import Worker  # the worker runs job kinds, which use the services
-
-                self._inprocess = Worker(self.services, concurrency=1, name=worker_identity(":api"))
+            if self._inprocess is None and self._make_worker is not None:
+                self._inprocess = self._make_worker()
                 self._inprocess.start()
 
     def shutdown(self) -> None:

@@ -31,12 +31,13 @@ from sqlalchemy import inspect, select
 
 from matcher.errors import BackupError, DataKeyError
 from matcher.files import atomic_write, sha256_file
+from matcher.protection.fsck import FsckReport, check_indexes, references
 from matcher.store import blobrefs, erasurelog, repo
 from matcher.store.blobs import BlobStore
 from matcher.store.crypto import sealed_key_id
 from matcher.store.db import make_engine
-from matcher.store.models import Erasure, utcnow
-from matcher.types import Role
+from matcher.store.tables import Erasure, utcnow
+from matcher.types import Role, SystemPrincipal
 
 FORMAT = "matcher-backup"
 SQLITE_FILE = "matcher.db"
@@ -233,9 +234,6 @@ def _restore_database(services, source: Path, manifest: dict, postgres: bool) ->
 
 
 def restore_backup(services, source: Path, actor: str) -> dict:
-    from matcher.protection.fsck import FsckReport, check_indexes, references
-    from matcher.protection.service import SystemPrincipal
-
     source = Path(source)
     manifest = read_manifest(source)
     postgres = services.settings.sqlalchemy_url.startswith("postgresql")

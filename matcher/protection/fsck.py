@@ -31,7 +31,7 @@ from matcher.errors import BlobIntegrityError, DataKeyError, IndexCorruptError, 
 from matcher.index.faiss_index import FaceIndex
 from matcher.store import blobrefs, erasurelog, repo
 from matcher.store.erasurelog import LoggedErasure
-from matcher.store.models import Embedding, Erasure, Face, Media, Record
+from matcher.store.tables import Embedding, Erasure, Face, Media, Record
 
 log = logging.getLogger(__name__)
 GRACE_S = 3600.0

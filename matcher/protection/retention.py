@@ -25,8 +25,8 @@ from sqlalchemy import select
 
 from matcher.errors import NotFoundError
 from matcher.store import repo
-from matcher.store.models import Candidate, Face, Media, Record, utcnow
-from matcher.types import CandidateStatus, RecordStatus, Role
+from matcher.store.tables import Candidate, Face, Media, Record, utcnow
+from matcher.types import CandidateStatus, RecordStatus, Role, SystemPrincipal
 
 log = logging.getLogger(__name__)
 ACTOR = "system:retention"
@@ -40,8 +40,6 @@ def trim_evidence(evidence: dict, at: dt.datetime) -> dict:
 
 
 def apply_retention(services, dry_run: bool = False, now: dt.datetime | None = None) -> dict:
-    from matcher.protection.service import SystemPrincipal
-
     s = services.settings
     now = now or utcnow()
     out = {

@@ -8,32 +8,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from matcher.errors import DataProtectionError
+from matcher.protection import fsck as checks
+from matcher.protection.backup import restore_backup, write_backup
+from matcher.protection.retention import apply_retention
 from matcher.store import auditchain
 from matcher.store.crypto import KeyRing, key_id, new_key
-from matcher.store.models import AuditChain, AuditEvent
-from matcher.types import Role
+from matcher.store.tables import AuditChain, AuditEvent
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SystemPrincipal:
-    """The actor of automatic erasures (retention, restore) as ``RecordService.erase`` and
-    the audit log see it: admin rights, a ``system:`` name."""
-
-    name: str
-    user_id: int | None = None
-    token_id: int | None = None
-    role: str = Role.ADMIN
-
-    @property
-    def actor(self) -> str:
-        return f"system:{self.name}"
 
 
 class DataProtection:
@@ -125,38 +111,26 @@ class DataProtection:
     # ---- sweeps ----
     def log_erasures(self) -> int:
         """Copy new tombstones to the erasure log outside DATA_DIR (after each erasure)."""
-        from matcher.protection.fsck import sync_erasure_log
-
         try:
-            return sync_erasure_log(self.services)
+            return checks.sync_erasure_log(self.services)
         except OSError as exc:
             log.error("cannot write the erasure log %s: %s; the start-up sweep will retry", self.services.settings.erasure_log_path, exc.strerror)
             return 0
 
     def startup_sweep(self) -> dict:
-        from matcher.protection.fsck import startup_sweep
-
-        return startup_sweep(self.services)
+        return checks.startup_sweep(self.services)
 
     def fsck(self, dry_run: bool = False, deep: bool = False, grace_s: float | None = None):
-        from matcher.protection.fsck import GRACE_S, fsck
-
-        return fsck(self.services, dry_run=dry_run, deep=deep, grace_s=GRACE_S if grace_s is None else grace_s)
+        return checks.fsck(self.services, dry_run=dry_run, deep=deep, grace_s=checks.GRACE_S if grace_s is None else grace_s)
 
     def retention(self, dry_run: bool = False) -> dict:
-        from matcher.protection.retention import apply_retention
-
         return apply_retention(self.services, dry_run=dry_run)
 
     # ---- backup ----
     def backup(self, out, actor: str) -> dict:
-        from matcher.protection.backup import write_backup
-
         return write_backup(self.services, out, actor)
 
     def restore(self, source, actor: str) -> dict:
-        from matcher.protection.backup import restore_backup
-
         return restore_backup(self.services, source, actor)
 
     # ---- the service's timer ----

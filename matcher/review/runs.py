@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from matcher.review.matching import Matcher
 from matcher.review.upkeep import current_calibration
-from matcher.store.models import Record
+from matcher.store.tables import Record
 
 
 def match_pending(services, record_ids: list[int], pack: str | None = None) -> int:

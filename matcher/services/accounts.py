@@ -7,27 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from matcher.errors import AuthError, ConflictError, InputError, NotFoundError
 from matcher.store import repo
-from matcher.store.models import Token, User, utcnow
-from matcher.types import USER_ROLES, Role
-
-
-@dataclass(frozen=True)
-class Principal:
-    user_id: int
-    name: str
-    role: str
-    token_id: int
-
-    @property
-    def actor(self) -> str:
-        return f"user:{self.name}"
+from matcher.store.tables import Token, User, utcnow
+from matcher.types import USER_ROLES, Principal, Role
 
 
 def hash_token(token: str) -> str:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from matcher.store.models import AuditEvent
+from matcher.store.tables import AuditEvent
 
 
 def _event_dict(e: AuditEvent) -> dict:

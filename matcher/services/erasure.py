@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from matcher.errors import NotFoundError
 from matcher.review import cohorts
-from matcher.services.accounts import Principal
 from matcher.sightings.persist import forget_record as forget_sightings
 from matcher.store import index_state, repo
-from matcher.store.models import Candidate, Erasure, Face, Media, Record
+from matcher.store.tables import Candidate, Erasure, Face, Media, Record
+from matcher.types import Principal
 
 
 def erase_record(records, principal: Principal, record_id: int, reason: str = "erased") -> dict:

@@ -9,7 +9,7 @@ import zipfile
 
 from matcher.errors import InputError
 from matcher.store import repo
-from matcher.store.models import Face
+from matcher.store.tables import Face
 from matcher.types import CandidateStatus
 
 

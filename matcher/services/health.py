@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from matcher.evaluation.plots import decided_scores_png, impostors_png
 from matcher.review.calibration import Calibration
 from matcher.review.templates import count_records_with_faces
-from matcher.store.models import CalibrationRow, Candidate
+from matcher.store.tables import CalibrationRow, Candidate
 from matcher.types import CandidateStatus, Side
 
 DECIDED = (CandidateStatus.CONFIRMED, CandidateStatus.REJECTED)

@@ -23,11 +23,10 @@ from matcher.errors import ConflictError, EmptyFileError, ForbiddenError, InputE
 from matcher.ingest.indexer import ArchiveIndexer, IndexSummary
 from matcher.ingest.zip_archive import Problem, ZipLimits, scan_zip
 from matcher.jobs.queue import ACTIVE, Job
-from matcher.services.accounts import Principal
 from matcher.sightings.persist import used_elsewhere
 from matcher.store import repo
-from matcher.store.models import JobRow, utcnow
-from matcher.types import JobStatus, Role, Side
+from matcher.store.tables import JobRow, utcnow
+from matcher.types import JobStatus, Principal, Role, Side
 
 KIND = "archive_upload"
 IMPORT_ROLES = (Role.SHELTER, Role.ADMIN)

@@ -36,18 +36,17 @@ from matcher.errors import (
 from matcher.imaging import strip_metadata
 from matcher.ingest.analysis import PhotoResult, analyze_bytes, video_options
 from matcher.ingest.persist import store_media, write_blobs
-from matcher.services.accounts import Principal
 from matcher.services.erasure import erase_record
 from matcher.sightings.persist import used_elsewhere as blob_in_use
 from matcher.store import index_state, repo
 from matcher.store.db import is_busy
-from matcher.store.models import (
+from matcher.store.tables import (
     Face,
     Media,
     Record,
     utcnow,
 )
-from matcher.types import FamilyStatus, RecordStatus, Role, Side
+from matcher.types import FamilyStatus, Principal, RecordStatus, Role, Side
 from matcher.vectors import stack_bytes
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from matcher.review.upkeep import refresh_cohorts
 from matcher.services import review_queue as rq
 from matcher.services.review_queue import FLAGS  # noqa: F401  (the pages' filter list)
 from matcher.store import repo
-from matcher.store.models import Candidate, Decision, Face, Record
+from matcher.store.tables import Candidate, Decision, Face, Record
 from matcher.types import CandidateKind, CandidateStatus, MediaKind, Role, Side
 
 RECORD_FIELDS = ("side", "external_id", "name", "sex", "birth_year", "shelter", "event_on", "event_at", "languages", "notes", "status")

@@ -15,9 +15,9 @@ from matcher.errors import FileTooLargeError, StorageFullError
 from matcher.imaging import sniff_format
 from matcher.ingest.photo_age import GivenAge
 from matcher.jobs.queue import Job
-from matcher.services.accounts import Principal
 from matcher.services.records import UploadOutcome
 from matcher.store.db import is_disk_full
+from matcher.types import Principal
 from matcher.video import sniff_video
 
 DISK_FULL_MESSAGE = "The server's storage is full, so the file was not stored (nothing was kept). The operator has to free space; please try again later."

@@ -16,7 +16,7 @@ from matcher.errors import NotFoundError
 from matcher.review.decisions import next_status
 from matcher.sightings.persist import release_rejected
 from matcher.store import repo
-from matcher.store.models import Sighting, SightingDecision, SightingSource
+from matcher.store.tables import Sighting, SightingDecision, SightingSource
 from matcher.types import CandidateStatus, Role, Verdict
 
 

@@ -27,7 +27,7 @@ from matcher.sightings.probes import Footage
 from matcher.sightings.sweep import Gate, Plan, evidence, face_scores
 from matcher.store import repo
 from matcher.store.blobrefs import job_blobs
-from matcher.store.models import Face, JobRow, Media, Sighting, SightingFace, SightingSource
+from matcher.store.tables import Face, JobRow, Media, Sighting, SightingFace, SightingSource
 from matcher.types import CandidateKind, CandidateStatus, JobStatus
 
 CROPS = 5  # best frames kept per sighting

@@ -30,7 +30,7 @@ from matcher.sightings.probes import Footage, check_upload, read_footage
 from matcher.sightings.sweep import ProbeResult, make_gate, plan_sightings, search_probes
 from matcher.store import repo
 from matcher.store.db import is_busy
-from matcher.store.models import Record, Sighting, SightingDecision, SightingFace, SightingSource
+from matcher.store.tables import Record, Sighting, SightingDecision, SightingFace, SightingSource
 from matcher.types import CandidateStatus, MediaKind, Role, Side
 
 SIDES = {"reports": [Side.REPORT], "children": [Side.CHILD], "both": [Side.REPORT, Side.CHILD]}

@@ -32,7 +32,7 @@ from matcher.review.upkeep import current_calibration
 from matcher.services.search import Ranking, search_records
 from matcher.sightings.probes import Probe
 from matcher.store import repo
-from matcher.store.models import Embedding, Face, Media, Record
+from matcher.store.tables import Embedding, Face, Media, Record
 from matcher.types import RecordStatus, Side
 
 EXTRA = 10  # neighbours fetched beyond top_k, so closed records dropped afterwards leave a full list

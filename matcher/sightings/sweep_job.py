@@ -17,7 +17,7 @@ from matcher.errors import ForbiddenError, InputError
 from matcher.jobs.queue import ACTIVE, Job
 from matcher.sightings.persist import used_elsewhere
 from matcher.sightings.service import sides_of
-from matcher.store.models import JobRow, User
+from matcher.store.tables import JobRow, User
 from matcher.types import Role
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
-from matcher.store.models import Embedding, Face, IndexGeneration, Media, Record
+from matcher.store.tables import Embedding, Face, IndexGeneration, Media, Record
 from matcher.vectors import stack_bytes
 
 _TABLE = IndexGeneration.__table__

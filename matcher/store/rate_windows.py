@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from matcher.errors import RateLimited
 from matcher.store.db import retrying
-from matcher.store.shared_state import RateWindow
+from matcher.store.tables import RateWindow
 
 WINDOW_S = 60.0
 

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 
-from matcher.services.accounts import Principal
 from matcher.store.db import retrying
-from matcher.store.models import User, utcnow
-from matcher.store.shared_state import WebSessionRow
+from matcher.store.tables import User, WebSessionRow, utcnow
+from matcher.types import Principal
 
 IDLE = dt.timedelta(hours=8)
 MAX_AGE = dt.timedelta(hours=24)

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from matcher.services.accounts import Principal
+from matcher.types import Principal
 
 COOKIE = "matcher_session"
 PRE_COOKIE = "matcher_signin"  # double-submit CSRF token for the sign-in form (no session yet)

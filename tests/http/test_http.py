@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from matcher.api.app import create_app
 from matcher.container import Services
-from matcher.store.models import Candidate, Embedding, Erasure, Face, Media
+from matcher.store.tables import Candidate, Embedding, Erasure, Face, Media
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts, store_counts
 

@@ -87,7 +87,7 @@ def test_scrape_after_real_requests_shows_the_counters_moved(world, astronaut_bg
 
 def test_metrics_count_jobs_by_state_and_calibration_age(world):
     client, svc, accounts = world
-    from matcher.store.models import CalibrationRow, JobRow, utcnow
+    from matcher.store.tables import CalibrationRow, JobRow, utcnow
 
     with svc.sessions.begin() as session:  # rows as the jobs service leaves them (no worker runs them here)
         session.add_all([JobRow(id=f"j{i}", kind="import", payload={}, state=state) for i, state in enumerate(("queued", "queued", "running", "failed"))])

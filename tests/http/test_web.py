@@ -17,7 +17,7 @@ from matcher.api.app import create_app
 from matcher.container import Services
 from matcher.ingest.photo_age import GivenAge
 from matcher.services.accounts import authenticate
-from matcher.store.models import AuditEvent, Candidate, Face, Media, Record
+from matcher.store.tables import AuditEvent, Candidate, Face, Media, Record
 from tests.browser import ARTIFACTS, browser_missing, serving
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from matcher.api.app import create_app
 from matcher.container import Services
-from matcher.store.models import Candidate, Media, Record
+from matcher.store.tables import Candidate, Media, Record
 from matcher.web.i18n import Catalogues
 from tests.browser import ARTIFACTS, browser_missing, serving
 from tests.conftest import make_settings

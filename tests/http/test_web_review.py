@@ -14,8 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from matcher.store.models import AuditEvent, Candidate, Record
-from matcher.store.sighting_tables import Sighting, SightingFace, SightingSource
+from matcher.store.tables import AuditEvent, Candidate, Record, Sighting, SightingFace, SightingSource
 from matcher.web.i18n import LANG_COOKIE, LANGUAGES
 from tests.browser import ARTIFACTS, browser_missing, serving
 from tests.http.test_web import _browser_sign_in, _jpeg, _shortlist_world, csrf_of, sign_in

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from matcher.api.app import create_app
 from matcher.services.accounts import create_token, create_user
-from matcher.store.models import Media, Record
+from matcher.store.tables import Media, Record
 from tests.http.test_web import _jpeg, _world, csrf_of, sign_in
 
 

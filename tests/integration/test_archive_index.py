@@ -24,7 +24,7 @@ from matcher.index.faiss_index import FaceIndex
 from matcher.ingest.archive import scan_folder
 from matcher.ingest.indexer import ArchiveIndexer
 from matcher.store import repo
-from matcher.store.models import Embedding, Face, Media, Record
+from matcher.store.tables import Embedding, Face, Media, Record
 from tests.conftest import ROOT, make_settings
 
 pytestmark = pytest.mark.slow
@@ -242,7 +242,7 @@ def test_cli_index_manifest_reports_bad_files_and_search_prints_json(tmp_path, l
 
 
 def test_reimport_does_not_resurrect_an_erased_record_unless_asked(small_archive, tmp_path):
-    from matcher.services.accounts import Principal
+    from matcher.types import Principal
 
     root, _ = small_archive
     services = _services(tmp_path, None)

@@ -20,9 +20,9 @@ from matcher.container import Services
 from matcher.errors import BackupError, DataKeyError, MediaPurgedError
 from matcher.ingest.archive import ArchiveItem, scan_folder
 from matcher.ingest.indexer import ArchiveIndexer
-from matcher.services.accounts import Principal
 from matcher.store import repo
-from matcher.store.models import AuditEvent, Candidate, Erasure, Face, Media, Record
+from matcher.store.tables import AuditEvent, Candidate, Erasure, Face, Media, Record
+from matcher.types import Principal
 from tests.conftest import make_settings
 
 ADMIN = Principal(0, "admin", "admin", 0)

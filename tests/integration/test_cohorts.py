@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from matcher.container import Services
 from matcher.evaluation.synthetic import impostor_vectors, index_records, mate_of, store_records
-from matcher.services.accounts import Principal
-from matcher.store.models import CohortRow
+from matcher.store.tables import CohortRow
+from matcher.types import Principal
 from tests.conftest import make_settings
 
 

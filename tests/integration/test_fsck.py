@@ -18,10 +18,10 @@ from matcher.cli.app import app
 from matcher.container import Services
 from matcher.ingest.archive import ArchiveItem
 from matcher.ingest.indexer import ArchiveIndexer
-from matcher.protection.service import SystemPrincipal
 from matcher.store import erasurelog
 from matcher.store.blobs import SEALED_MARKER, BlobStore
-from matcher.store.models import Erasure, Face, Media, Record
+from matcher.store.tables import Erasure, Face, Media, Record
+from matcher.types import SystemPrincipal
 from tests.conftest import make_settings
 
 
@@ -136,7 +136,7 @@ def test_fsck_deep_finds_a_blob_that_fails_authentication(tmp_path, services, as
 def test_fsck_keeps_blobs_that_sightings_and_queued_jobs_point_at(tmp_path, services, astronaut_bgr):
     """Every table that stores blobs counts as a reference (store.blobrefs), or fsck would
     take a swept video or a queued upload for an orphan."""
-    from matcher.store.models import JobRow, SightingSource
+    from matcher.store.tables import JobRow, SightingSource
 
     svc, _, _ = _indexed(tmp_path, services, astronaut_bgr)
     swept = svc.blobs.put(b"a swept video" * 100)

@@ -26,9 +26,9 @@ from matcher.evaluation.synthetic import impostor_vectors, index_records, store_
 from matcher.index.faiss_index import FaceIndex
 from matcher.index.fileformat import read_meta
 from matcher.index.manager import IndexManager
-from matcher.services.accounts import Principal
 from matcher.store import index_state
-from matcher.store.models import Face
+from matcher.store.tables import Face
+from matcher.types import Principal
 from tests.conftest import ROOT, make_settings
 
 ADMIN = Principal(user_id=0, name="admin", role="admin", token_id=0)

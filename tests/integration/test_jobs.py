@@ -24,8 +24,8 @@ from matcher.errors import InputError
 from matcher.jobs.kinds import JobKind
 from matcher.jobs.queue import MAX_ATTEMPTS, STALE_S, machine_identity
 from matcher.jobs.worker import Worker
-from matcher.services.accounts import Principal
-from matcher.store.models import Face, JobRow, Media, Record, utcnow
+from matcher.store.tables import Face, JobRow, Media, Record, utcnow
+from matcher.types import Principal
 from tests.conftest import ROOT, make_settings
 from tests.http_helpers import make_accounts
 
@@ -249,7 +249,7 @@ def test_a_video_job_re_run_after_its_commit_stores_nothing_twice(tmp_path, serv
     svc._pipelines = services._pipelines
     make_accounts(svc, {"fam": "family"})
     with svc.sessions() as session:
-        from matcher.store.models import User
+        from matcher.store.tables import User
 
         user = session.scalar(select(User).where(User.name == "fam"))
     fam = Principal(user.id, "fam", "family", 0)

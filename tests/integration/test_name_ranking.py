@@ -16,7 +16,7 @@ from matcher.ingest.archive import ArchiveItem
 from matcher.ingest.indexer import ArchiveIndexer
 from matcher.review.ranking import Ranked, order
 from matcher.services.search import QueryFacts
-from matcher.store.models import Record
+from matcher.store.tables import Record
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow

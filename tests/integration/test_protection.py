@@ -141,7 +141,7 @@ def test_clear_text_data_folder_is_sealed_on_first_start(tmp_path, services, ast
     # the face crop is served as before
     with new.sessions() as session:
         face_id = session.execute(text("SELECT id FROM faces")).scalar()
-    from matcher.services.accounts import Principal
+    from matcher.types import Principal
 
     admin = Principal(0, "admin", "admin", 0)
     assert new.records.crop(admin, face_id)[:3] == JPEG_MAGIC

@@ -12,7 +12,7 @@ import pytest
 
 from matcher.container import Services
 from matcher.evaluation.synthetic import impostor_vectors, index_records, store_records
-from matcher.store.models import Candidate, Record
+from matcher.store.tables import Candidate, Record
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow

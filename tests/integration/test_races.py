@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from matcher.api.app import create_app
 from matcher.container import Services
 from matcher.review import matching
-from matcher.store.models import Candidate, Face, Media, Record
+from matcher.store.tables import Candidate, Face, Media, Record
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts
 

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from matcher.container import Services
-from matcher.store.models import Face, Media
+from matcher.store.tables import Face, Media
 from tests.conftest import make_settings
 from tests.live_server import ROOT, Live, cli, environment, make_token
 
@@ -81,7 +81,7 @@ KILLED_UPLOAD = textwrap.dedent(
     import cv2
     from skimage import data
     import matcher.services.records as records
-    from matcher.services.accounts import Principal
+    from matcher.types import Principal
     from matcher.container import Services
     from matcher.settings import Settings
 

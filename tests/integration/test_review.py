@@ -17,7 +17,7 @@ from matcher.errors import InvalidTransition, TwoPersonRuleError
 from matcher.ingest.archive import ArchiveItem, scan_folder
 from matcher.ingest.indexer import ArchiveIndexer
 from matcher.review.fusion import fuse
-from matcher.store.models import AuditEvent, Candidate, Record
+from matcher.store.tables import AuditEvent, Candidate, Record
 from tests.conftest import ROOT, make_settings
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from matcher.api.routes.sightings import byte_range
 from matcher.sightings.probes import Probe
 from matcher.sightings.sweep import Hit, ProbeResult, plan_sightings, source_check
-from matcher.store.models import AuditEvent, Base, Sighting, SightingFace, SightingSource
+from matcher.store.tables import AuditEvent, Base, Sighting, SightingFace, SightingSource
 from matcher.types import Side
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts

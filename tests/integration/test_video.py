@@ -280,7 +280,7 @@ def test_index_stores_video_tracks_and_selects_the_main_track(videos, settings, 
     from matcher.container import Services
     from matcher.ingest.archive import scan_folder
     from matcher.ingest.indexer import ArchiveIndexer
-    from matcher.store.models import Face, Media
+    from matcher.store.tables import Face, Media
 
     root = tmp_path / "archive"
     (root / "R1").mkdir(parents=True)

@@ -18,8 +18,8 @@ from matcher.api.app import create_app
 from matcher.container import Services
 from matcher.errors import ForbiddenError, InputError, NotFoundError
 from matcher.jobs.worker import Worker
-from matcher.services.accounts import Principal
-from matcher.store.models import AuditEvent, JobRow, Media, Record, User
+from matcher.store.tables import AuditEvent, JobRow, Media, Record, User
+from matcher.types import Principal
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts
 from tests.unit.test_zip_archive import zip_bomb

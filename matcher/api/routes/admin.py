@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from matcher.api.deps import Id, get_services, request_id, require
 from matcher.api.schemas import TokenIn, UserIn
 from matcher.container import Services
-from matcher.services.accounts import Principal
+from matcher.types import Principal
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 ADMIN = require("admin")

@@ -12,8 +12,7 @@ from matcher.api.schemas import ReportIn
 from matcher.api.uploads import accept_upload
 from matcher.container import Services
 from matcher.ingest.photo_age import parse_given_age
-from matcher.services.accounts import Principal
-from matcher.types import Role, Side
+from matcher.types import Principal, Role, Side
 
 router = APIRouter(prefix="/v1/reports", tags=["families"])
 READERS = require(Role.FAMILY, Role.REVIEWER, Role.ADMIN)

@@ -7,8 +7,7 @@ from fastapi import APIRouter, Depends
 
 from matcher.api.deps import get_services, require
 from matcher.container import Services
-from matcher.services.accounts import Principal
-from matcher.types import USER_ROLES
+from matcher.types import USER_ROLES, Principal
 
 router = APIRouter(tags=["jobs"])
 

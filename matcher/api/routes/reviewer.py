@@ -11,9 +11,8 @@ from matcher.api.schemas import DecisionIn
 from matcher.api.uploads import read_capped
 from matcher.container import Services
 from matcher.services import review_queue as rq
-from matcher.services.accounts import Principal
 from matcher.services.search import QueryFacts
-from matcher.types import USER_ROLES, Role, Side
+from matcher.types import USER_ROLES, Principal, Role, Side
 
 router = APIRouter(tags=["reviewers"])
 REVIEW = require(Role.REVIEWER, Role.ADMIN)

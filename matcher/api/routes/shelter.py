@@ -12,8 +12,7 @@ from matcher.api.uploads import accept_upload, read_capped
 from matcher.container import Services
 from matcher.errors import ForbiddenError, InputError
 from matcher.ingest.photo_age import parse_given_age
-from matcher.services.accounts import Principal
-from matcher.types import Role, Side
+from matcher.types import Principal, Role, Side
 
 router = APIRouter(prefix="/v1/children", tags=["shelters"])
 READERS = require(Role.SHELTER, Role.REVIEWER, Role.ADMIN)

@@ -17,8 +17,7 @@ from matcher.api.schemas import DecisionIn
 from matcher.api.uploads import read_upload
 from matcher.container import Services
 from matcher.errors import InvalidFieldError
-from matcher.services.accounts import Principal
-from matcher.types import Role
+from matcher.types import Principal, Role
 
 router = APIRouter(tags=["reviewers"])
 REVIEW = require(Role.REVIEWER, Role.ADMIN)

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from matcher.store.models import Base, utcnow
+from matcher.store.base import Base, utcnow
 from matcher.types import CandidateKind, CandidateStatus
 
 

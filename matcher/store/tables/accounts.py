@@ -1,15 +1,36 @@
-"""Tables of request state shared by every API worker and kept across restarts (issue 15):
-web page sessions (``services.web_sessions``) and rate-limit windows (``services.rate_limits``).
-Migration ``0007``. Apart from ``models`` only to keep that module small."""
+"""Accounts and the request state shared by every API worker and kept across restarts: users,
+bearer tokens (only their hash), web page sessions (``store.web_sessions``) and rate-limit
+windows (``store.rate_windows``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from matcher.store.models import Base, utcnow
+from matcher.store.base import Base, utcnow
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # one of types.USER_ROLES
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)  # never the token itself
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class WebSessionRow(Base):
