@@ -10,22 +10,17 @@ the entry point builds ``Services(settings)`` and passes it down.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from matcher.api.readiness import Operations
-from matcher.errors import FileTooLargeError
+from matcher.faces.analyzer import AnalyzedImage, Analyzer
 from matcher.faces.capacity import ModelCapacity
-from matcher.faces.loader import load_pipeline
-from matcher.faces.packs import Pack, get_pack
-from matcher.faces.pipeline import Pipeline
-from matcher.faces.types import DetectedFace
-from matcher.imaging import DecodedImage, ImageLimits, decode_image
+from matcher.faces.packs import Pack
+from matcher.faces.pipeline import Pipeline, StageObserver
+from matcher.imaging import ImageLimits
 from matcher.index.faiss_index import FaceIndex, set_faiss_threads
 from matcher.index.manager import IndexManager
 from matcher.ingest import batch
@@ -42,6 +37,7 @@ from matcher.services.records import RecordService
 from matcher.services.review import ReviewService
 from matcher.services.search import SearchService
 from matcher.settings import Settings
+from matcher.sightings.service import SightingService
 from matcher.store.blobs import BlobStore
 from matcher.store.crypto import KeyFile
 from matcher.store.db import make_engine, migrate, session_factory
@@ -51,22 +47,10 @@ from matcher.store.web_sessions import WebSessions
 from matcher.types import Side
 
 
-@dataclass(frozen=True)
-class AnalyzedImage:
-    image: DecodedImage
-    faces: list[DetectedFace]
-    warning: str | None = None  # e.g. the face was found only after enhancing an old print
-
-
 class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
-        self._pipelines: dict[str, Pipeline] = {}
-        self.stage_observer = None  # optional metrics hook for model stages (api.metrics sets it): (stage, seconds) -> None
-        # set by the API: MODEL_WORKERS analyses run at once, so each gets cores/MODEL_WORKERS
-        # onnxruntime threads (unless MATCHER_ORT_THREADS says otherwise), as the batch indexer does
-        self.split_cores_between_model_slots = False
+        self.analyzer = Analyzer(settings)  # the models: one pipeline per pack, loaded on first use
 
     # ---- storage (created on first use, migrated to the latest schema) ----
     @cached_property
@@ -94,7 +78,7 @@ class Services:
         return IndexManager(self.settings.data_dir / "indexes", self.sessions, mode=self.settings.index_mode)
 
     def pack_info(self, pack: str | None = None) -> Pack:
-        return get_pack(self.settings.models_dir, pack or self.settings.pack)
+        return self.analyzer.pack_info(pack)
 
     def index(self, side: str, pack: str | None = None) -> FaceIndex:
         info = self.pack_info(pack)
@@ -146,10 +130,8 @@ class Services:
         return ImportService(self)
 
     @cached_property
-    def sightings(self):
+    def sightings(self) -> SightingService:
         """Sweeps of footage and field photos, and the sightings they make (``matcher.sightings``)."""
-        from matcher.sightings.service import SightingService  # imports services.review: not at module load
-
         return SightingService(self)
 
     # ---- operating it: back-pressure, shared request state, readiness and metrics ----
@@ -170,10 +152,6 @@ class Services:
         return WebSessions(self)
 
     @cached_property
-    def operations(self) -> Operations:
-        return Operations(self)
-
-    @cached_property
     def upload_journal(self) -> UploadJournal:
         return UploadJournal(self.settings.data_dir / "inflight")
 
@@ -189,38 +167,37 @@ class Services:
         is a server path and is not handed out."""
         return {**batch.import_archive(self, folder, Side.CHILD, actor).as_dict(), "report": None}
 
-    # ---- models and limits ----
-    @cached_property
+    # ---- models and limits (``faces.analyzer``) ----
+    @property
     def limits(self) -> ImageLimits:
-        return ImageLimits(max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_pixels)
+        return self.analyzer.limits
 
     def pipeline(self, pack: str | None = None) -> Pipeline:
-        name = pack or self.settings.pack
-        with self._lock:
-            if name not in self._pipelines:
-                self._pipelines[name] = load_pipeline(self._model_settings(), name)
-            pipeline = self._pipelines[name]
-        if self.stage_observer is not None and pipeline.observe is not self.stage_observer:
-            pipeline.observe = self.stage_observer
-        return pipeline
+        return self.analyzer.pipeline(pack)
 
-    def _model_settings(self) -> Settings:
-        s = self.settings
-        if self.split_cores_between_model_slots and not s.ort_threads:
-            return s.model_copy(update={"ort_threads": max(1, s.threads // s.model_slots)})
-        return s
+    @property
+    def stage_observer(self) -> StageObserver | None:
+        """Optional metrics hook for model stages (``api.metrics`` sets it): (stage, seconds) -> None."""
+        return self.analyzer.stage_observer
+
+    @stage_observer.setter
+    def stage_observer(self, observe: StageObserver | None) -> None:
+        self.analyzer.stage_observer = observe
+
+    @property
+    def split_cores_between_model_slots(self) -> bool:
+        return self.analyzer.split_cores_between_model_slots
+
+    @split_cores_between_model_slots.setter
+    def split_cores_between_model_slots(self, split: bool) -> None:
+        self.analyzer.split_cores_between_model_slots = split
 
     def analyze_bytes(self, data: bytes, pack: str | None = None) -> AnalyzedImage:
-        image = decode_image(data, self.limits)
-        faces, warning = self.pipeline(pack).analyze_photo(image.bgr)
-        return AnalyzedImage(image, faces, warning)
+        """A photo's faces (``Analyzer.photo``); for stored media see ``ingest.analysis.analyze_media``."""
+        return self.analyzer.photo(data, pack)
 
     def read_file(self, path: Path) -> bytes:
-        """Read a local file, refusing oversized ones before reading them."""
-        size = path.stat().st_size
-        if size > self.limits.max_bytes:
-            raise FileTooLargeError(f"{path.name} is {size / 1e6:.1f} MB; the limit is {self.limits.max_bytes / 1e6:.0f} MB.")
-        return path.read_bytes()
+        return self.analyzer.read_file(path)
 
     def analyze_file(self, path: Path, pack: str | None = None) -> AnalyzedImage:
-        return self.analyze_bytes(self.read_file(path), pack)
+        return self.analyzer.photo_file(path, pack)

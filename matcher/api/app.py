@@ -30,6 +30,7 @@ from matcher.api.deps import get_services, limited, require
 from matcher.api.limits import BodySizeLimit
 from matcher.api.metrics import CONTENT_TYPE, Metrics
 from matcher.api.middleware import ObservabilityMiddleware
+from matcher.api.readiness import Operations
 from matcher.api.routes import admin, family, jobs, reviewer, shelter, sightings
 from matcher.api.schemas import ErrorOut, FacesOut, Health
 from matcher.api.uploads import read_capped
@@ -66,7 +67,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         try:  # uploads a killed process left half-done: their blobs go (store.inflight)
-            await run_in_threadpool(svc.operations.recover_uploads)
+            await run_in_threadpool(svc.protection.recover_uploads)
         except Exception:
             log.exception("could not recover interrupted uploads; `matcher fsck` will find their blobs")
         yield
@@ -81,7 +82,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         responses=ERRORS,
     )
     app.state.services = svc
-    metrics = Metrics(svc)  # this app's registry, passed down (no global one)
+    operations = Operations(svc)  # readiness checks and the gauges /metrics reads
+    metrics = Metrics(svc.capacity, operations.gauges)  # this app's registry, passed down (no global one)
     svc.stage_observer = metrics.observe_stage  # model time per stage, from the pipeline's hook
     svc.capacity.on_wait = metrics.observe_pool_wait
     svc.split_cores_between_model_slots = True  # concurrent analyses: cores/MODEL_WORKERS onnxruntime threads each
@@ -149,7 +151,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         """Database (query + schema revision), blob store (probe written, read, deleted), model
         pack (files verified, pipeline loaded), index (in line with the database). 200 when
         all pass, else 503 with each check's reason. Public, like ``/health``: it names no data."""
-        result = await run_in_threadpool(svc.operations.readiness)
+        result = await run_in_threadpool(operations.readiness)
         return JSONResponse(result.as_dict(), status_code=200 if result.ready else 503, headers={"Cache-Control": "no-store"})
 
     @app.get("/metrics", tags=["service"], response_class=Response)

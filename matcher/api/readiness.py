@@ -1,4 +1,4 @@
-"""What an operator needs to run the service: readiness checks and the numbers behind
+"""What an operator needs to run the service (the API's ``/health/ready`` and ``/metrics``): readiness checks and the numbers behind
 ``/metrics`` (read from the database when Prometheus scrapes, so every worker agrees).
 
 Readiness (``GET /health/ready``) answers "can this process do its work now?":
@@ -20,13 +20,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text
-
 from matcher.errors import MatcherError
 from matcher.faces.packs import verify_file
-from matcher.store import inflight
-from matcher.store.tables import CalibrationRow, Candidate, Embedding, Face, JobRow, Media, Record, utcnow
-from matcher.types import CandidateStatus, Side
+from matcher.store import stats
+from matcher.store.base import utcnow
+from matcher.store.db import schema_revision
+from matcher.types import Side
 
 
 @dataclass(frozen=True)
@@ -65,19 +64,6 @@ class Gauges:
     calibration_age_s: dict[str, float] = field(default_factory=dict)  # pack -> seconds since the latest calibration
 
 
-def _template_counts(session) -> dict[tuple[str, str], int]:
-    query = (
-        select(Record.side, Embedding.pack, func.count())
-        .select_from(Embedding)
-        .join(Face, Face.id == Embedding.face_id)
-        .join(Media, Media.id == Face.media_id)
-        .join(Record, Record.id == Media.record_id)
-        .where(Face.selected.is_(True))
-        .group_by(Record.side, Embedding.pack)
-    )
-    return {(side, pack): n for side, pack, n in session.execute(query)}
-
-
 def _timed(name: str, work) -> Check:
     started = time.monotonic()
     try:
@@ -108,16 +94,8 @@ class Operations:
         )
 
     def _database(self) -> str:
-        from alembic.script import ScriptDirectory
-
-        from matcher.store.db import alembic_config
-
         engine = self.services.engine
-        if self._head is None:
-            self._head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        current, self._head = schema_revision(engine, self._head)
         if current != self._head:
             raise RuntimeError(f"schema at revision {current}, this code needs {self._head}")
         return f"{engine.dialect.name}, schema {current}"
@@ -162,14 +140,7 @@ class Operations:
 
     def _db_templates(self, side: str, pack: str) -> int:
         with self.services.sessions() as session:
-            return _template_counts(session).get((side, pack), 0)
-
-    # ---- start-up ----
-    def recover_uploads(self) -> dict:
-        """Remove what uploads killed before their commit left (``store.inflight``)."""
-        from matcher.protection.fsck import references
-
-        return inflight.recover(self.services.upload_journal, self.services.blobs, lambda hashes: hashes & references(self.services).all)
+            return stats.template_counts(session).get((side, pack), 0)
 
     # ---- numbers for /metrics ----
     def gauges(self) -> Gauges:
@@ -177,14 +148,13 @@ class Operations:
         now = utcnow()
         pack = self.services.settings.pack
         with self.services.sessions() as session:
-            g.candidates = {str(st): int(n) for st, n in session.execute(select(Candidate.status, func.count()).group_by(Candidate.status))}
-            oldest = session.scalar(select(func.min(Candidate.created_at)).where(Candidate.status == CandidateStatus.OPEN))
+            g.candidates = stats.candidates_by_status(session)
+            oldest = stats.oldest_open_candidate(session)
             g.oldest_open_age_s = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
-            g.template_faces = _template_counts(session)
-            g.records = {str(side): int(n) for side, n in session.execute(select(Record.side, func.count()).group_by(Record.side))}
-            g.jobs = {str(state): int(n) for state, n in session.execute(select(JobRow.state, func.count()).group_by(JobRow.state))}
-            latest = session.execute(select(CalibrationRow.pack, func.max(CalibrationRow.created_at)).group_by(CalibrationRow.pack)).all()
-            g.calibration_age_s = {p: max(0.0, (now - at).total_seconds()) for p, at in latest if at is not None}
+            g.template_faces = stats.template_counts(session)
+            g.records = stats.records_by_side(session)
+            g.jobs = stats.jobs_by_state(session)
+            g.calibration_age_s = {p: max(0.0, (now - at).total_seconds()) for p, at in stats.latest_calibrations(session).items()}
         for side in (Side.CHILD, Side.REPORT):
             with contextlib.suppress(MatcherError):  # readiness reports why
                 g.index_faces[(str(side), pack)] = len(self.services.index(side, pack))

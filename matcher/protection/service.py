@@ -15,7 +15,7 @@ from matcher.errors import DataProtectionError
 from matcher.protection import fsck as checks
 from matcher.protection.backup import restore_backup, write_backup
 from matcher.protection.retention import apply_retention
-from matcher.store import auditchain
+from matcher.store import auditchain, inflight
 from matcher.store.crypto import KeyRing, key_id, new_key
 from matcher.store.tables import AuditChain, AuditEvent
 
@@ -116,6 +116,10 @@ class DataProtection:
         except OSError as exc:
             log.error("cannot write the erasure log %s: %s; the start-up sweep will retry", self.services.settings.erasure_log_path, exc.strerror)
             return 0
+
+    def recover_uploads(self) -> dict:
+        """Remove what uploads killed before their commit left (``store.inflight``)."""
+        return inflight.recover(self.services.upload_journal, self.services.blobs, lambda hashes: hashes & checks.references(self.services).all)
 
     def startup_sweep(self) -> dict:
         return checks.startup_sweep(self.services)

@@ -23,7 +23,7 @@ from matcher.review.templates import load_records
 from matcher.store import repo
 
 if TYPE_CHECKING:  # for annotations only: the container imports this module
-    from matcher.container import AnalyzedImage
+    from matcher.faces.analyzer import AnalyzedImage
 
 
 @dataclass(frozen=True)

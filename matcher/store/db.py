@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -132,3 +132,16 @@ def migrate(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def schema_revision(engine: Engine, head: str | None = None) -> tuple[str | None, str]:
+    """``(current, head)``: the schema revision the database is at (after a ``SELECT 1`` that
+    proves it answers) and the newest one this code knows (``head``, when already read)."""
+    from alembic.script import ScriptDirectory
+
+    if head is None:
+        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return current, head

@@ -18,7 +18,7 @@ from tests.http_helpers import make_accounts, store_counts
 def app_env(tmp_path, services):
     settings = make_settings(tmp_path / "var", max_upload_mb=2, video_max_mb=3)
     svc = Services(settings)
-    svc._pipelines = services._pipelines  # reuse the session's loaded models
+    svc.analyzer.reuse_models(services.analyzer)  # reuse the session's loaded models
     accounts = make_accounts(svc, {"fam": "family", "staff": "shelter", "rev": "reviewer"})
     with TestClient(create_app(settings, services=svc)) as client:
         yield client, svc, accounts

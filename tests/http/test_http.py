@@ -39,7 +39,7 @@ def world(tmp_path_factory, services, astronaut_bgr):
     (root / "imports").mkdir()
     settings = make_settings(root / "var", import_root=root / "imports")
     svc = Services(settings)
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"fam1": "family", "fam2": "family", "shelter": "shelter", "rev": "reviewer", "rev2": "reviewer", "admin": "admin"})
     client = TestClient(create_app(settings, services=svc))
     client.__enter__()
@@ -198,7 +198,7 @@ def test_served_photos_and_crops_carry_no_metadata(world, astronaut_bgr):
 def test_searches_are_rate_limited_per_token(tmp_path, services, astronaut_jpeg):
     settings = make_settings(tmp_path / "var", rate_searches_per_minute=2)
     svc = Services(settings)
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"rev": "reviewer"})
     with TestClient(create_app(settings, services=svc)) as client:
         codes = [client.post("/v1/search", files={"file": ("a.jpg", astronaut_jpeg)}, headers=accounts.auth("rev")).status_code for _ in range(3)]
@@ -266,7 +266,7 @@ def test_video_upload_with_the_childs_age_keeps_it_through_the_background_job(tm
         pytest.skip("shared test videos not found")
     settings = make_settings(tmp_path / "var", inprocess_worker=False)
     svc = Services(settings)
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"fam": "family"})
     with TestClient(create_app(settings, services=svc)) as client:
         report = client.post("/v1/reports", json={"name": "Amal", "birth_year": 2015}, headers=accounts.auth("fam")).json()
@@ -286,7 +286,7 @@ def test_video_upload_with_the_childs_age_keeps_it_through_the_background_job(tm
 def test_end_to_end_family_report_found_and_confirmed_by_reviewers(tmp_path, services, labelled_photos):
     settings = make_settings(tmp_path / "var", two_person_rule=True)
     svc = Services(settings)
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"fam": "family", "shelter": "shelter", "rev": "reviewer", "rev2": "reviewer", "admin": "admin"})
     by_id: dict[str, list] = {}
     for p in labelled_photos:
@@ -348,7 +348,7 @@ def _count(svc, model, *where) -> int:
 def test_withdrawn_report_is_erased_everywhere_and_not_resurrected(tmp_path, services, astronaut_bgr):
     settings = make_settings(tmp_path / "var")
     svc = Services(settings)
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"fam": "family", "shelter": "shelter", "admin": "admin"})
     h = accounts.auth
     photo = _jpeg(astronaut_bgr, 88)
@@ -393,7 +393,7 @@ def fuzz_target(tmp_path_factory, services):
     root = tmp_path_factory.mktemp("fuzz")
     settings = make_settings(root / "var", import_root=root)
     svc = Services(settings)
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"admin": "admin"})
     return create_app(settings, services=svc), accounts.auth("admin")
 

@@ -33,7 +33,7 @@ def value(found: dict, name: str, **labels) -> float:
 @pytest.fixture
 def world(tmp_path, services):
     svc = Services(make_settings(tmp_path / "var"))
-    svc._pipelines = services._pipelines  # the session's loaded models
+    svc.analyzer.reuse_models(services.analyzer)  # the session's loaded models
     accounts = make_accounts(svc, {"fam": "family", "shelter": "shelter", "rev": "reviewer", "admin": "admin"})
     client = TestClient(create_app(svc.settings, services=svc))
     return client, svc, accounts

@@ -38,7 +38,7 @@ def _jpeg(bgr: np.ndarray, quality: int = 90) -> bytes:
 
 def _app(tmp_path, services, **overrides):
     svc = Services(make_settings(tmp_path / "var", **overrides))
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     return svc, create_app(svc.settings, services=svc)
 
 
@@ -198,7 +198,7 @@ def test_two_workers_share_web_sessions_messages_and_rate_limits(tmp_path, servi
     workers = []
     for _ in range(2):
         svc = Services(settings)
-        svc._pipelines = services._pipelines
+        svc.analyzer.reuse_models(services.analyzer)
         workers.append((svc, TestClient(create_app(settings, services=svc))))
     (svc_a, a), (svc_b, b) = workers
     accounts = make_accounts(svc_a, {"fam": "family"})

@@ -49,7 +49,7 @@ def _world(root: Path, services, astronaut_bgr) -> tuple[Services, object, dict]
     """A fresh store with accounts and one shelter child (astronaut photo)."""
     settings = make_settings(root / "var")
     svc = Services(settings)
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"fam1": "family", "fam2": "family", "shelter": "shelter", "rev": "reviewer", "admin": "admin"})
     with svc.sessions() as db:
         shelter = authenticate(db, accounts.tokens["shelter"])
@@ -361,7 +361,7 @@ def _seed_shortlists(svc, fam, shelter, astronaut_bgr) -> dict:
 
 def _shortlist_world(root: Path, services, astronaut_bgr) -> tuple:
     svc = Services(make_settings(root / "var", shortlist=SHORTLIST))
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"fam": "family", "shelter": "shelter", "rev": "reviewer", "admin": "admin"})
     with svc.sessions() as db:
         fam, shelter = authenticate(db, accounts.tokens["fam"]), authenticate(db, accounts.tokens["shelter"])

@@ -68,7 +68,7 @@ def flows_live(tmp_path_factory, services):
     if reason:
         pytest.skip(reason)
     svc = Services(make_settings(tmp_path_factory.mktemp("flows") / "var"))
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"amal": "family", "nour": "family", "shelter-ru": "shelter", "shelter-uk": "shelter", "rev": "reviewer"})
     with serving(create_app(svc.settings, services=svc)) as base:
         yield base, svc, accounts

@@ -30,7 +30,7 @@ ADMIN = Principal(0, "admin", "admin", 0)
 
 def _services(root: Path, services: Services, **overrides) -> Services:
     svc = Services(make_settings(root, **overrides))
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     return svc
 
 

@@ -27,7 +27,7 @@ from tests.conftest import make_settings
 
 def _fresh(root: Path, services: Services, **overrides) -> Services:
     svc = Services(make_settings(root / "var", **overrides))
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     return svc
 
 

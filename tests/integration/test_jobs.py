@@ -246,7 +246,7 @@ def _face_count(svc: Services, record_id: int) -> int:
 @pytest.mark.slow
 def test_a_video_job_re_run_after_its_commit_stores_nothing_twice(tmp_path, services, videos):
     svc = Services(make_settings(tmp_path / "var", inprocess_worker=False))
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     make_accounts(svc, {"fam": "family"})
     with svc.sessions() as session:
         from matcher.store.tables import User

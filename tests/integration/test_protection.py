@@ -36,7 +36,7 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 def _fresh(root: Path, services: Services, **overrides) -> Services:
     """A new DATA_DIR with the session's already-loaded pipelines (no model conversion)."""
     svc = Services(make_settings(root / "var", **overrides))
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     return svc
 
 

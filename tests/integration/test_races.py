@@ -29,7 +29,7 @@ def _jpeg(bgr: np.ndarray, quality: int = 90) -> bytes:
 def world(tmp_path, services, database_url):
     settings = make_settings(tmp_path / "var", database_url=database_url)
     svc = Services(settings)
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"fam": "family", "shelter": "shelter", "admin": "admin"})
     return svc, TestClient(create_app(settings, services=svc), raise_server_exceptions=False), accounts
 
@@ -105,7 +105,7 @@ def test_concurrent_matching_creates_each_candidate_pair_once(tmp_path, services
     settings = make_settings(tmp_path / "var", database_url=database_url)
     first, second = Services(settings), Services(settings)
     for s in (first, second):
-        s._pipelines = services._pipelines
+        s.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(first, {"fam": "family", "shelter": "shelter"})
     client = TestClient(create_app(settings, services=first))
     monkeypatch.setattr(first.review, "match", lambda ids, pack=None: 0)  # store both photos, match neither yet

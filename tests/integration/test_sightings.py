@@ -123,7 +123,7 @@ def world(tmp_path_factory, services, labelled_photos, shared_data) -> World:
     if not (videos / HAMILTON).is_file() or not (videos / CROWD).is_file():
         pytest.skip("shared test videos not found")
     svc = Services(make_settings(tmp_path_factory.mktemp("sightings") / "var", two_person_rule=True))
-    svc._pipelines = services._pipelines  # the models are loaded once per test session
+    svc.analyzer.reuse_models(services.analyzer)  # the models are loaded once per test session
     accounts = make_accounts(svc, {"fam": "family", "rev-a": "reviewer", "rev-b": "reviewer", "boss": "admin", "shelter": "shelter"})
     photos: dict = {}
     for p in labelled_photos:

@@ -54,7 +54,7 @@ def env(tmp_path, services):
     """Services without the in-process worker (the tests run a Worker), with the session's
     loaded models; a shelter account, a second shelter, a family and an admin."""
     svc = Services(make_settings(tmp_path / "var", inprocess_worker=False))
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"staff": "shelter", "other": "shelter", "fam": "family", "rev": "reviewer", "boss": "admin"})
     with svc.sessions() as session:
         who = {u.name: Principal(u.id, u.name, u.role, 0) for u in session.scalars(select(User))}
@@ -243,7 +243,7 @@ def test_progress_is_throttled_but_the_final_value_is_always_written(env):
 def test_api_accepts_a_zip_larger_than_the_photo_cap_and_reports_the_job(tmp_path, services, photos):
     settings = make_settings(tmp_path / "var", inprocess_worker=False, max_upload_mb=1, video_max_mb=1, max_archive_mb=4)
     svc = Services(settings)
-    svc._pipelines = services._pipelines
+    svc.analyzer.reuse_models(services.analyzer)
     accounts = make_accounts(svc, {"staff": "shelter", "fam": "family"})
     padding = np.random.default_rng(0).bytes(1_500_000)  # incompressible: the body is over the 1 MB photo cap
     data = make_zip({"K-1/a.jpg": photos[0], "K-2/b.jpg": photos[1], "K-2/padding.bin": padding})
