@@ -25,6 +25,7 @@ from matcher.index.faiss_index import FaceIndex, set_faiss_threads
 from matcher.index.manager import IndexManager
 from matcher.ingest import batch
 from matcher.ingest.match_batcher import MatchBatcher
+from matcher.ingest.persist import MediaWriter
 from matcher.jobs.queue import JobService, worker_identity
 from matcher.jobs.worker import Worker
 from matcher.protection.service import DataProtection
@@ -33,7 +34,7 @@ from matcher.services.audit import AuditLog
 from matcher.services.export import CaseExport
 from matcher.services.health import HealthService
 from matcher.services.imports import ImportService
-from matcher.services.records import RecordService
+from matcher.services.records import RecordService, deferrable_match
 from matcher.services.review import ReviewService
 from matcher.services.search import SearchService
 from matcher.settings import Settings
@@ -87,7 +88,10 @@ class Services:
     # ---- use cases (one object each; see their modules) ----
     @cached_property
     def records(self) -> RecordService:
-        return RecordService(self)
+        def match_after_upload(record_id: int) -> None:
+            deferrable_match(self.capacity, self.match_batcher, record_id)
+
+        return RecordService(self.sessions, self.blobs, self.analyzer, self.indexes, self.media_writer, match_after_upload, self.protection.log_erasures)
 
     @cached_property
     def accounts(self) -> AccountService:
@@ -154,6 +158,11 @@ class Services:
     @cached_property
     def upload_journal(self) -> UploadJournal:
         return UploadJournal(self.settings.data_dir / "inflight")
+
+    @cached_property
+    def media_writer(self) -> MediaWriter:
+        """The one way analysed media are stored: blobs, rows, then the index (``ingest.persist``)."""
+        return MediaWriter(self.sessions, self.blobs, self.indexes, self.upload_journal)
 
     # ---- shortcuts used by ingest/ and the CLI ----
     def match_records(self, record_ids: list[int], pack: str | None = None) -> int:

@@ -112,15 +112,15 @@ def _analyze_video(path: Path, data: bytes, sha: str, pipeline, options) -> Phot
 
 
 def analyze(path: Path, pipeline, limits: ImageLimits, video=None) -> PhotoResult:
-    """One archive file; see ``analyze_bytes``."""
+    """One archive file; see ``analyze_media``."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         return PhotoResult(str(path), "", 0, error_code="unreadable_file", error_message=f"cannot read file: {exc.strerror}")
-    return analyze_bytes(data, str(path), pipeline, limits, video)
+    return analyze_media(data, str(path), pipeline, limits, video)
 
 
-def analyze_bytes(data: bytes, name: str, pipeline, limits: ImageLimits, video=None) -> PhotoResult:
+def analyze_media(data: bytes, name: str, pipeline, limits: ImageLimits, video=None) -> PhotoResult:
     """One photo or video; a video (recognised by its content, not its name) is analysed with
     ``video`` options (``VideoOptions``; defaults when None). Errors come back in the result."""
     sha = hashlib.sha256(data).hexdigest()

@@ -23,23 +23,20 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from matcher.errors import MatcherError
 from matcher.files import sha256_file
 from matcher.ingest.analysis import (
     PhotoResult,
     analyze,
-    analyze_bytes,
+    analyze_media,
     analyze_path,
     init_worker,
     video_options,
 )
 from matcher.ingest.archive import ArchiveItem, record_fields
-from matcher.ingest.persist import store_media, write_blobs
+from matcher.ingest.persist import store_media
 from matcher.store import repo
 from matcher.types import Role
-from matcher.vectors import stack_bytes
 
 log = logging.getLogger(__name__)
 REPORT_COLUMNS = ("path", "record_id", "status", "code", "message")
@@ -191,7 +188,7 @@ class ArchiveIndexer:
                 except MatcherError as exc:
                     yield _read_failure(item, exc)
                     continue
-                yield analyze_bytes(data, str(item.path), pipeline, self.services.limits, video)
+                yield analyze_media(data, str(item.path), pipeline, self.services.limits, video)
             return
         settings = self.services.settings
         per_worker = max(1, settings.threads // self.workers)
@@ -200,27 +197,21 @@ class ArchiveIndexer:
             yield from pool.map(analyze_path, [str(i.path) for i in todo], chunksize=2)
 
     def _commit(self, batch, index, totals: dict, records: set[str], report_rows: list[dict]) -> None:
-        blobs = self.services.blobs
         good = [(item, r) for item, r in batch if r.error_code is None]
         for item, r in batch:
             if r.error_code is not None:
                 totals["failed"] += 1
                 report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "failed", "code": r.error_code, "message": r.error_message})
-        for _, r in good:
-            write_blobs(blobs, r)
-        new_ids: list[int] = []
-        new_vectors: list[bytes] = []
-        with self.services.sessions.begin() as session:
+
+        def rows(session) -> tuple[None, list[tuple[int, bytes]]]:
+            templates: list[tuple[int, bytes]] = []
             for item, r in good:
                 created = repo.get_record(session, self.side, item.record_id) is None
                 record = repo.upsert_record(session, self.side, item.record_id, record_fields(item.fields))
                 if created:
                     totals["created"] += 1
                     record.owner_id = self.owner_id
-                _, templates = store_media(session, record, r, self.pack, item.path.name)
-                for face_id, vector in templates:
-                    new_ids.append(face_id)
-                    new_vectors.append(vector)
+                templates += store_media(session, record, r, self.pack, item.path.name)[1]
                 records.add(item.record_id)
                 for warning in r.warnings:  # a truncated video (its readable part was indexed); a face found only in an enhanced photo
                     code = "partial_video" if r.kind == "video" else "enhanced_photo"
@@ -232,10 +223,11 @@ class ArchiveIndexer:
                     report_rows.append(
                         {"path": str(item.path), "record_id": item.record_id, "status": "no_face", "code": "no_face", "message": "no face found"}
                     )
-        if new_ids:
-            vectors = stack_bytes(new_vectors, index.dim)
-            # through the manager: a search in another thread may already have caught these up
-            self.services.indexes.add(self.side, self.pack, index.dim, np.asarray(new_ids, dtype=np.int64), vectors, save=False)
+            return None, templates
+
+        # one transaction per chunk; a failure leaves its blobs for the re-run (resumable)
+        _, templates = self.services.media_writer.write([r for _, r in good], rows)
+        self.services.media_writer.index(self.side, self.pack, index.dim, templates, save=False)
 
     def _write_report(self, rows: list[dict]) -> Path | None:
         if not rows:

@@ -19,16 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from matcher.errors import ForbiddenError, InputError
+from matcher.ingest.persist import stored_templates
 from matcher.ingest.photo_age import GivenAge
 from matcher.jobs.queue import Job
 from matcher.sightings.sweep_job import cleanup_sweep, run_sweep
-from matcher.store.tables import Embedding, Face, Media, Record, User
+from matcher.store.tables import Media, Record, User
 from matcher.types import MediaKind, Principal
-from matcher.vectors import stack_bytes
 
 
 @dataclass(frozen=True)
@@ -72,16 +71,9 @@ def _finish_stored(services, who: Principal, record_id: int, side: str, media_id
     and match the record if its matching never ran."""
     pack = services.pack_info()
     with services.sessions() as session:
-        rows = session.execute(
-            select(Face.id, Embedding.vector)
-            .join(Embedding)
-            .where(Face.media_id == media_id, Face.selected.is_(True), Embedding.pack == pack.name)
-            .order_by(Face.id)
-        ).all()
+        templates = stored_templates(session, media_id, pack.name)
         pending = bool(session.scalar(select(Record.needs_match).where(Record.id == record_id)))
-    if rows:
-        ids = np.array([r[0] for r in rows], np.int64)
-        services.indexes.add(side, pack.name, pack.embedding_dim, ids, stack_bytes((r[1] for r in rows), pack.embedding_dim))
+    services.media_writer.index(side, pack.name, pack.embedding_dim, templates)
     if pending:
         services.review.match([record_id])
     faces = services.records.media_faces(who, record_id, media_id)
@@ -90,15 +82,7 @@ def _finish_stored(services, who: Principal, record_id: int, side: str, media_id
 
 def cleanup_video(services, job: Job) -> None:
     """Delete the uploaded blob unless a media row, a face crop or another pending job uses it."""
-    sha = job.payload.get("blob")
-    if not sha or sha in services.jobs.active_blobs():
-        return
-    with services.sessions() as session:
-        used = session.scalar(select(func.count()).select_from(Media).where(Media.sha256 == sha)) or session.scalar(
-            select(func.count()).select_from(Face).where(Face.crop_sha256 == sha)
-        )
-    if not used:
-        services.blobs.delete(sha)
+    services.jobs.release_blob(job)
 
 
 # ---- archive import ----

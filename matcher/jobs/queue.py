@@ -40,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.errors import InputError, NotFoundError
-from matcher.store import repo
+from matcher.store import blobrefs, repo
 from matcher.store.blobs import BlobStore
 from matcher.store.tables import JobRow, Record, utcnow
 from matcher.types import JobStatus, Principal, Role
@@ -191,6 +191,21 @@ class JobService:
         with self._sessions() as session:
             payloads = session.scalars(select(JobRow.payload).where(JobRow.state.in_(ACTIVE)))
             return {p["blob"] for p in payloads if p and p.get("blob")}
+
+    def release_blob(self, job: Job) -> bool:
+        """Delete the blob the job's payload names (an upload it was queued with) unless a row
+        (media, face crop, sighting) or another queued or running job still uses it: the same
+        file uploaded twice. True when it was deleted."""
+        sha = job.payload.get("blob")
+        if not sha:
+            return False
+        with self._sessions() as session:
+            if blobrefs.in_use(session, sha):
+                return False
+            others = session.execute(select(JobRow.id, JobRow.payload).where(JobRow.state.in_(ACTIVE))).all()
+        if any(job_id != job.id and (payload or {}).get("blob") == sha for job_id, payload in others):
+            return False
+        return self._blobs.delete(sha)
 
     # ---- the worker's side ----
     def set_progress(self, job_id: str, done: int, total: int, stage: str | None = None) -> bool:

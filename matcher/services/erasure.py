@@ -5,24 +5,37 @@ from __future__ import annotations
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.errors import NotFoundError
+from matcher.faces.packs import Pack
+from matcher.index.manager import IndexManager
+from matcher.ingest.persist import MediaWriter
 from matcher.review import cohorts
+from matcher.services.access import load_record
 from matcher.sightings.persist import forget_record as forget_sightings
 from matcher.store import index_state, repo
 from matcher.store.tables import Candidate, Erasure, Face, Media, Record
 from matcher.types import Principal
 
 
-def erase_record(records, principal: Principal, record_id: int, reason: str = "erased") -> dict:
-    """Remove media files, faces, embeddings, index entries and candidates; keep a tombstone."""
-    with records.services.sessions.begin() as session:
-        record = records._load(session, record_id, principal, write=True) if principal.role != "admin" else session.get(Record, record_id)
+def erase_record(
+    sessions: sessionmaker[Session],
+    indexes: IndexManager,
+    writer: MediaWriter,
+    info: Pack,
+    principal: Principal,
+    record_id: int,
+    reason: str = "erased",
+) -> dict:
+    """Remove media files, faces, embeddings, index entries and candidates; keep a tombstone.
+    ``info``: the service's pack (whose index loses the faces)."""
+    with sessions.begin() as session:
+        record = load_record(session, record_id, principal, write=True) if principal.role != "admin" else session.get(Record, record_id)
         if record is None:
             raise NotFoundError(f"no record {record_id}")
         side, number = record.side, record.external_id
         face_ids = list(session.scalars(select(Face.id).join(Media).where(Media.record_id == record.id)))
-        info = records.services.pack_info()
         if face_ids:  # every process drops these faces before its next search; first, so the lock order
             index_state.bump_removals(session, side, [info.name], face_ids)  # is that of uploads (store.index_state)
         media_shas = list(session.scalars(select(Media.sha256).where(Media.record_id == record.id)))
@@ -46,7 +59,6 @@ def erase_record(records, principal: Principal, record_id: int, reason: str = "e
             candidates=len(candidates),
         )
     if face_ids:
-        records.services.indexes.remove(side, info.name, info.embedding_dim, np.array(face_ids, np.int64))
-    records._delete_unreferenced({*media_shas, *crop_shas})  # a crash before this: services.fsck finishes it
-    records.services.protection.log_erasures()  # the tombstone outside DATA_DIR, re-applied by a restore
+        indexes.remove(side, info.name, info.embedding_dim, np.array(face_ids, np.int64))
+    writer.delete_unreferenced({*media_shas, *crop_shas})  # a crash before this: protection.fsck finishes it
     return {"erased": record_id, "media": len(media_shas), "faces": len(face_ids), "candidates": len(candidates)}

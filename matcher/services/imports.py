@@ -17,15 +17,12 @@ import csv
 import io
 from functools import partial
 
-from sqlalchemy import select
-
 from matcher.errors import ConflictError, EmptyFileError, ForbiddenError, InputError, NotFoundError
 from matcher.ingest.indexer import ArchiveIndexer, IndexSummary
 from matcher.ingest.zip_archive import Problem, ZipLimits, scan_zip
-from matcher.jobs.queue import ACTIVE, Job
-from matcher.sightings.persist import used_elsewhere
+from matcher.jobs.queue import Job
 from matcher.store import repo
-from matcher.store.tables import JobRow, utcnow
+from matcher.store.tables import utcnow
 from matcher.types import JobStatus, Principal, Role, Side
 
 KIND = "archive_upload"
@@ -99,16 +96,7 @@ class ImportService:
     def release(self, job: Job) -> bool:
         """Delete the job's ZIP blob unless a stored row or another queued or running job
         uses it (the same ZIP uploaded twice). True when it was deleted."""
-        sha = job.payload.get("blob")
-        if not sha:
-            return False
-        with self.services.sessions() as session:
-            if used_elsewhere(session, sha):
-                return False
-            others = session.scalars(select(JobRow.payload).where(JobRow.state.in_(ACTIVE), JobRow.id != job.id))
-            if any((p or {}).get("blob") == sha for p in others):
-                return False
-        return self.services.blobs.delete(sha)
+        return self.services.jobs.release_blob(job)
 
     # ---- the report ----
     def problems_csv(self, who: Principal, job_id: str) -> bytes:

@@ -26,8 +26,8 @@ from matcher.imaging import encode_jpeg
 from matcher.sightings.probes import Footage
 from matcher.sightings.sweep import Gate, Plan, evidence, face_scores
 from matcher.store import repo
-from matcher.store.blobrefs import job_blobs
-from matcher.store.tables import Face, JobRow, Media, Sighting, SightingFace, SightingSource
+from matcher.store.blobrefs import in_use, job_blobs
+from matcher.store.tables import JobRow, Sighting, SightingFace, SightingSource
 from matcher.types import CandidateKind, CandidateStatus, JobStatus
 
 CROPS = 5  # best frames kept per sighting
@@ -152,21 +152,10 @@ def add_sighting(
 
 
 # ---- releasing -------------------------------------------------------------------------
-def used_elsewhere(session: Session, sha256: str) -> bool:
-    """Whether any row still points at this blob (media, face crop, sighting source or crop)."""
-    checks = (
-        select(func.count()).select_from(Media).where(Media.sha256 == sha256),
-        select(func.count()).select_from(Face).where(Face.crop_sha256 == sha256),
-        select(func.count()).select_from(SightingSource).where(SightingSource.sha256 == sha256),
-        select(func.count()).select_from(SightingFace).where(SightingFace.crop_sha256 == sha256),
-    )
-    return any(session.scalar(q) for q in checks)
-
-
 def unreferenced(session: Session, hashes: Iterable[str]) -> list[str]:
     """Those of ``hashes`` no row and no queued or running job (its upload) points at."""
     held = job_blobs(session.scalars(select(JobRow.payload).where(JobRow.state.in_((JobStatus.QUEUED, JobStatus.RUNNING)))))
-    return [h for h in dict.fromkeys(hashes) if h not in held and not used_elsewhere(session, h)]
+    return [h for h in dict.fromkeys(hashes) if h not in held and not in_use(session, h)]
 
 
 def release_rejected(session: Session, sighting: Sighting, actor: str, role: str, request_id: str | None = None) -> set[str]:
@@ -192,7 +181,7 @@ def release_rejected(session: Session, sighting: Sighting, actor: str, role: str
             session.delete(source)
             repo.audit(session, actor, role, "sighting_source_erased", "sighting_source", str(source.id), request_id, sighting=sighting.id)
     session.flush()
-    return {h for h in hashes if not used_elsewhere(session, h)}
+    return {h for h in hashes if not in_use(session, h)}
 
 
 def forget_record(session: Session, record_id: int) -> set[str]:
@@ -215,4 +204,4 @@ def forget_record(session: Session, record_id: int) -> set[str]:
             session.flush()
             session.delete(source)
     session.flush()
-    return {h for h in hashes if not used_elsewhere(session, h)}
+    return {h for h in hashes if not in_use(session, h)}

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
-
 from matcher.errors import ForbiddenError, InputError
-from matcher.jobs.queue import ACTIVE, Job
-from matcher.sightings.persist import used_elsewhere
+from matcher.jobs.queue import Job
 from matcher.sightings.service import sides_of
-from matcher.store.tables import JobRow, User
+from matcher.store.tables import User
 from matcher.types import Role
 
 
@@ -56,16 +53,7 @@ def run_sweep(services, job: Job) -> dict:
 
 def release_upload(services, job: Job) -> bool:
     """Delete the job's uploaded blob unless a row or another pending job still uses it."""
-    sha = job.payload.get("blob")
-    if not sha:
-        return False
-    with services.sessions() as session:
-        if used_elsewhere(session, sha):
-            return False
-        active = session.execute(select(JobRow.id, JobRow.payload).where(JobRow.state.in_(ACTIVE))).all()
-    if any(job_id != job.id and (payload or {}).get("blob") == sha for job_id, payload in active):
-        return False
-    return services.blobs.delete(sha)
+    return services.jobs.release_blob(job)
 
 
 def cleanup_sweep(services, job: Job) -> None:

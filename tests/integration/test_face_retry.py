@@ -11,7 +11,7 @@ import numpy as np
 from matcher.faces.pipeline import Pipeline
 from matcher.faces.retry import equalise, retry_variants
 from matcher.imaging import encode_jpeg
-from matcher.ingest.analysis import analyze_bytes
+from matcher.ingest.analysis import analyze_media
 
 
 def faded_print(bgr: np.ndarray, scale: float = 0.15, contrast: float = 0.3) -> np.ndarray:
@@ -49,6 +49,6 @@ def test_retry_can_be_switched_off(pipeline, astronaut_bgr):
 
 def test_upload_analysis_carries_the_retry_warning(pipeline, services, astronaut_bgr):
     data = encode_jpeg(faded_print(astronaut_bgr), quality=95)
-    result = analyze_bytes(data, "old-print.jpg", pipeline, services.limits)
+    result = analyze_media(data, "old-print.jpg", pipeline, services.limits)
     assert len(result.faces) == 1
     assert any("enhancing" in w for w in result.warnings)

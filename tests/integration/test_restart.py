@@ -134,7 +134,7 @@ def test_killed_between_blobs_and_commit_leaves_nothing_after_restart(tmp_path):
     left = _counts(Services(settings))
     assert left["media"] == 0 and left["orphans"] >= 2 and left["journals"] == 1  # the original and a crop, no rows
     restarted = Services(settings)
-    assert restarted.operations.recover_uploads()["journals"] == 1  # what `matcher serve` does as it starts
+    assert restarted.protection.recover_uploads()["journals"] == 1  # what `matcher serve` does as it starts
     assert _counts(restarted) == {"media": 0, "orphans": 0, "missing": 0, "temps": 0, "journals": 0}
 
 
