@@ -23,6 +23,7 @@ run: $(VENV)/.base
 test: $(VENV)/.dev
 	$(VENV)/bin/ruff check matcher tests scripts
 	$(VENV)/bin/ruff format --check matcher tests scripts
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m pytest
 
 # Languages of the pages (README "Languages"): extract the English strings from the templates and

@@ -95,7 +95,7 @@ class Services:
 
     @cached_property
     def accounts(self) -> AccountService:
-        return AccountService(self)
+        return AccountService(self.sessions, self.settings.token_days)
 
     @cached_property
     def review(self) -> ReviewService:
@@ -107,11 +107,11 @@ class Services:
 
     @cached_property
     def export(self) -> CaseExport:
-        return CaseExport(self)
+        return CaseExport(self.sessions, self.blobs, self.review)
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self)
+        return AuditLog(self.sessions)
 
     @cached_property
     def protection(self) -> DataProtection:
@@ -119,7 +119,7 @@ class Services:
 
     @cached_property
     def health(self) -> HealthService:
-        return HealthService(self)
+        return HealthService(self.sessions, self.settings.pack, self.settings.queue_fpir)
 
     @cached_property
     def jobs(self) -> JobService:
@@ -149,11 +149,11 @@ class Services:
 
     @cached_property
     def rate_limits(self) -> RateLimits:
-        return RateLimits(self)
+        return RateLimits(self.sessions)
 
     @cached_property
     def web_sessions(self) -> WebSessions:
-        return WebSessions(self)
+        return WebSessions(self.sessions)
 
     @cached_property
     def upload_journal(self) -> UploadJournal:

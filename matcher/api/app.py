@@ -21,12 +21,10 @@ from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from matcher import __version__
-from matcher.api.deps import get_services, limited, require
+from matcher.api.deps import ServicesDep, limited, require
 from matcher.api.limits import BodySizeLimit
 from matcher.api.metrics import CONTENT_TYPE, Metrics
 from matcher.api.middleware import ObservabilityMiddleware
@@ -36,9 +34,8 @@ from matcher.api.schemas import ErrorOut, FacesOut, Health
 from matcher.api.uploads import read_capped
 from matcher.container import Services
 from matcher.errors import ConflictError, DatabaseBusy, MatcherError, StorageFullError
-from matcher.services.uploads import DISK_FULL_MESSAGE
 from matcher.settings import Settings, apply_privacy_env
-from matcher.store.db import is_busy, is_disk_full
+from matcher.store.db import STORAGE_ERRORS, storage_error
 from matcher.types import Principal
 from matcher.web.app import mount_pages
 
@@ -107,24 +104,24 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             log.error("%s: %s", exc.code, exc.message)
         return error_response(exc)
 
-    async def storage_error(_: Request, exc: Exception) -> JSONResponse:
-        """Database and file errors that are not bugs: busy (503), disk full (507), two
-        concurrent requests colliding on a unique constraint (409). Anything else is a 500."""
-        if is_busy(exc):
+    async def storage_failure(_: Request, exc: Exception) -> JSONResponse:
+        """Database and file errors that are not bugs, as the store translates them
+        (``store.db.storage_error``): busy (503), disk full (507), two concurrent requests
+        colliding on a unique constraint (409). Anything else is a 500."""
+        translated = storage_error(exc)
+        if isinstance(translated, DatabaseBusy):
             log.warning("database busy: %s", type(exc).__name__)
-            return error_response(DatabaseBusy("The database is busy right now; nothing was changed. Please try again in a few seconds."))
-        if is_disk_full(exc):
+        elif isinstance(translated, StorageFullError):
             log.error("storage full: %s", type(exc).__name__)
-            return error_response(StorageFullError(DISK_FULL_MESSAGE))
-        if isinstance(exc, IntegrityError):
+        elif isinstance(translated, ConflictError):
             log.warning("concurrent change collided: %s", type(exc).__name__)
-            return error_response(ConflictError("This collided with another change made at the same moment; nothing was changed. Please try again."))
-        log.error("unexpected storage error", exc_info=exc)
-        return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side; nothing was changed."}}, status_code=500)
+        else:
+            log.error("unexpected storage error", exc_info=exc)
+            return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side; nothing was changed."}}, status_code=500)
+        return error_response(translated)
 
-    app.add_exception_handler(DBAPIError, storage_error)
-    app.add_exception_handler(SATimeoutError, storage_error)  # the connection pool stayed empty
-    app.add_exception_handler(OSError, storage_error)
+    for error_class in STORAGE_ERRORS:  # the driver's errors (and OSError), translated by the store
+        app.add_exception_handler(error_class, storage_failure)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -142,12 +139,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side; nothing was changed."}}, status_code=500)
 
     @app.get("/health", response_model=Health, tags=["service"])
-    def health(svc: Services = Depends(get_services)) -> Health:
+    def health(svc: ServicesDep) -> Health:
         """Cheap and public: the process answers. Whether it can work: ``/health/ready``."""
         return Health(status="ok", pack=svc.settings.pack, version=__version__)
 
     @app.get("/health/ready", tags=["service"], responses={503: {"description": "not ready; the failing checks say why"}})
-    async def ready(svc: Services = Depends(get_services)) -> JSONResponse:
+    async def ready(svc: ServicesDep) -> JSONResponse:
         """Database (query + schema revision), blob store (probe written, read, deleted), model
         pack (files verified, pipeline loaded), index (in line with the database). 200 when
         all pass, else 503 with each check's reason. Public, like ``/health``: it names no data."""
@@ -155,16 +152,16 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return JSONResponse(result.as_dict(), status_code=200 if result.ready else 503, headers={"Cache-Control": "no-store"})
 
     @app.get("/metrics", tags=["service"], response_class=Response)
-    async def metrics_text(who: Principal = Depends(require("admin")), svc: Services = Depends(get_services)) -> Response:
+    async def metrics_text(svc: ServicesDep, who: Principal = Depends(require("admin"))) -> Response:
         """Prometheus text format (``api.metrics``). Admin token required."""
         body = await run_in_threadpool(metrics.render)
         return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
     @app.post("/v1/faces", response_model=FacesOut, tags=["service"], dependencies=[Depends(limited("search", "rate_searches_per_minute"))])
     async def detect_faces(
+        svc: ServicesDep,
         file: UploadFile = File(..., description="a photo (JPEG, PNG, WebP, HEIC, ...)"),
         who: Principal = Depends(require("shelter", "reviewer", "admin")),
-        svc: Services = Depends(get_services),
     ) -> FacesOut:
         """Stateless: the faces found in one photo. Nothing is stored. Staff only."""
         data = await read_capped(file, svc.limits.max_bytes)

@@ -20,7 +20,10 @@ def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def principal(request: Request, svc: Services = Depends(get_services)) -> Principal:
+ServicesDep = Annotated[Services, Depends(get_services)]  # what every route and page takes
+
+
+def principal(svc: ServicesDep, request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return svc.accounts.authenticate(token.strip() if scheme.lower() == "bearer" else None)

@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from matcher.container import Services
 from matcher.errors import MatcherError
 from matcher.faces.packs import verify_file
 from matcher.store import stats
@@ -76,7 +77,7 @@ def _timed(name: str, work) -> Check:
 
 
 class Operations:
-    def __init__(self, services) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self._verified: dict[str, tuple[int, int]] = {}  # model file -> (size, mtime_ns) last verified
         self._head: str | None = None

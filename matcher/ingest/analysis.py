@@ -14,9 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from matcher.errors import MatcherError
+from matcher.faces.loader import load_pipeline
+from matcher.faces.packs import get_pack
 from matcher.imaging import ImageLimits, decode_image, encode_jpeg, sniff_format
+from matcher.settings import Settings, apply_privacy_env
 from matcher.types import MediaKind
 from matcher.vectors import to_bytes
+from matcher.video import VideoOptions, analyze_video, sniff_video
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,6 @@ _state: dict = {}
 
 
 def init_worker(settings_json: str, pack: str) -> None:
-    from matcher.faces.loader import load_pipeline
-    from matcher.settings import Settings, apply_privacy_env
-
     apply_privacy_env()
     settings = Settings.model_validate_json(settings_json)
     _state["pipeline"] = load_pipeline(settings, pack)
@@ -64,9 +65,6 @@ def init_worker(settings_json: str, pack: str) -> None:
 
 
 def video_options(settings, pack: str):
-    from matcher.faces.packs import get_pack
-    from matcher.video import VideoOptions
-
     return VideoOptions.from_settings(settings, get_pack(settings.models_dir, pack).same_person_threshold)
 
 
@@ -89,8 +87,6 @@ def _face_result(f, frame_time: float | None = None, track: int | None = None) -
 
 def _analyze_video(path: Path, data: bytes, sha: str, pipeline, options) -> PhotoResult:
     """A video as a PhotoResult: the kept faces of every track, tagged with time and track."""
-    from matcher.video import analyze_video
-
     try:
         result = analyze_video(data, pipeline, options)
     except MatcherError as exc:
@@ -124,8 +120,6 @@ def analyze_media(data: bytes, name: str, pipeline, limits: ImageLimits, video=N
     """One photo or video; a video (recognised by its content, not its name) is analysed with
     ``video`` options (``VideoOptions``; defaults when None). Errors come back in the result."""
     sha = hashlib.sha256(data).hexdigest()
-    from matcher.video import VideoOptions, sniff_video
-
     if sniff_format(data[:4096]) is None and sniff_video(data[:64]) is not None:
         return _analyze_video(Path(name), data, sha, pipeline, video or VideoOptions())
     try:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from matcher.errors import MatcherError
 from matcher.files import sha256_file
@@ -34,9 +35,18 @@ from matcher.ingest.analysis import (
     video_options,
 )
 from matcher.ingest.archive import ArchiveItem, record_fields
-from matcher.ingest.persist import store_media
+from matcher.ingest.persist import MediaWriter, store_media
 from matcher.store import repo
 from matcher.types import Role
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from matcher.faces.pipeline import Pipeline
+    from matcher.imaging import ImageLimits
+    from matcher.index.faiss_index import FaceIndex
+    from matcher.index.manager import IndexManager
+    from matcher.settings import Settings
 
 log = logging.getLogger(__name__)
 REPORT_COLUMNS = ("path", "record_id", "status", "code", "message")
@@ -60,6 +70,23 @@ class IndexSummary:
         return {k: v for k, v in self.__dict__.items() if k != "problems"}
 
 
+class IndexerServices(Protocol):
+    """What the batch indexer uses of the wiring (``matcher.container.Services`` has it)."""
+
+    settings: Settings
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+    @property
+    def limits(self) -> ImageLimits: ...
+    @property
+    def indexes(self) -> IndexManager: ...
+    @property
+    def media_writer(self) -> MediaWriter: ...
+    def pipeline(self, pack: str | None = None) -> Pipeline: ...
+    def index(self, side: str, pack: str | None = None) -> FaceIndex: ...
+
+
 def _sha256_or_none(item: ArchiveItem) -> str | None:
     """None for an unreadable file: the analysis step reports it with its reason."""
     try:
@@ -76,7 +103,7 @@ def _read_failure(item: ArchiveItem, exc: MatcherError) -> PhotoResult:
 class ArchiveIndexer:
     def __init__(
         self,
-        services,
+        services: IndexerServices,
         side: str,
         pack: str | None = None,
         workers: int = 1,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 
@@ -29,14 +30,50 @@ from matcher.sightings.sweep_job import cleanup_sweep, run_sweep
 from matcher.store.tables import Media, Record, User
 from matcher.types import MediaKind, Principal
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from matcher.faces.packs import Pack
+    from matcher.ingest.persist import MediaWriter
+    from matcher.jobs.queue import JobService
+    from matcher.services.imports import ImportService
+    from matcher.services.records import RecordService
+    from matcher.services.review import ReviewService
+    from matcher.sightings.service import SightingService
+    from matcher.store.blobs import BlobStore
+
+
+class JobServices(Protocol):
+    """What the job kinds use of the wiring (``matcher.container.Services`` has it): a kind
+    runs a use case (the records' upload, the ZIP import, a sweep) as the person who queued it."""
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+    @property
+    def blobs(self) -> BlobStore: ...
+    @property
+    def jobs(self) -> JobService: ...
+    @property
+    def media_writer(self) -> MediaWriter: ...
+    @property
+    def records(self) -> RecordService: ...
+    @property
+    def review(self) -> ReviewService: ...
+    @property
+    def imports(self) -> ImportService: ...
+    @property
+    def sightings(self) -> SightingService: ...
+    def pack_info(self, pack: str | None = None) -> Pack: ...
+    def import_archive(self, folder: Path, actor: str) -> dict: ...
+
 
 @dataclass(frozen=True)
 class JobKind:
-    run: Callable[[object, Job], dict]  # (services, job) -> result; raises MatcherError for a person's mistake
-    cleanup: Callable[[object, Job], None]  # after the job failed for good: remove what only it needed
+    run: Callable[[JobServices, Job], dict]  # (services, job) -> result; raises MatcherError for a person's mistake
+    cleanup: Callable[[JobServices, Job], None]  # after the job failed for good: remove what only it needed
 
 
-def _principal(services, user_id: int | None) -> Principal:
+def _principal(services: JobServices, user_id: int | None) -> Principal:
     """The person who queued the job, checked again now (an account disabled meanwhile
     stops its queued work)."""
     with services.sessions() as session:
@@ -47,7 +84,7 @@ def _principal(services, user_id: int | None) -> Principal:
 
 
 # ---- video ----
-def run_video(services, job: Job) -> dict:
+def run_video(services: JobServices, job: Job) -> dict:
     p = job.payload
     record_id, side, sha = p["record_id"], p["side"], p["blob"]
     who = _principal(services, job.owner_id)
@@ -61,12 +98,12 @@ def run_video(services, job: Job) -> dict:
     return {**outcome.__dict__, "warnings": list(outcome.warnings)}
 
 
-def _stored_media_id(services, record_id: int, sha: str) -> int | None:
+def _stored_media_id(services: JobServices, record_id: int, sha: str) -> int | None:
     with services.sessions() as session:
         return session.scalar(select(Media.id).where(Media.record_id == record_id, Media.sha256 == sha).order_by(Media.id).limit(1))
 
 
-def _finish_stored(services, who: Principal, record_id: int, side: str, media_id: int) -> dict:
+def _finish_stored(services: JobServices, who: Principal, record_id: int, side: str, media_id: int) -> dict:
     """The media row exists: index its selected faces (already present ones are skipped)
     and match the record if its matching never ran."""
     pack = services.pack_info()
@@ -80,24 +117,24 @@ def _finish_stored(services, who: Principal, record_id: int, side: str, media_id
     return {"media_id": media_id, "kind": MediaKind.VIDEO.value, "faces": faces, "needs_pick": False, "warnings": []}
 
 
-def cleanup_video(services, job: Job) -> None:
+def cleanup_video(services: JobServices, job: Job) -> None:
     """Delete the uploaded blob unless a media row, a face crop or another pending job uses it."""
     services.jobs.release_blob(job)
 
 
 # ---- archive import ----
-def run_import(services, job: Job) -> dict:
+def run_import(services: JobServices, job: Job) -> dict:
     if job.owner_id is not None:
         _principal(services, job.owner_id)  # a disabled account's queued import does not run
     return services.import_archive(Path(job.payload["folder"]), job.payload["actor"])
 
 
 # ---- archive uploaded as a ZIP (services.imports) ----
-def run_archive_upload(services, job: Job) -> dict:
+def run_archive_upload(services: JobServices, job: Job) -> dict:
     return services.imports.run(_principal(services, job.owner_id), job)
 
 
-def cleanup_archive_upload(services, job: Job) -> None:
+def cleanup_archive_upload(services: JobServices, job: Job) -> None:
     """After the job failed for good: its ZIP goes unless another job still needs it."""
     services.imports.release(job)
 

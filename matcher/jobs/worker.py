@@ -18,7 +18,7 @@ from collections.abc import Callable
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from matcher.errors import MatcherError
-from matcher.jobs.kinds import KINDS, JobKind
+from matcher.jobs.kinds import KINDS, JobKind, JobServices
 from matcher.jobs.queue import HEARTBEAT_S, STALE_S, Job, worker_identity
 from matcher.types import JobStatus
 
@@ -30,7 +30,7 @@ RECOVER_EVERY_S = STALE_S / 2
 class Worker:
     def __init__(
         self,
-        services,
+        services: JobServices,
         concurrency: int = 1,
         name: str | None = None,
         kinds: dict[str, JobKind] | None = None,

@@ -32,9 +32,10 @@ from sqlalchemy import inspect, select
 from matcher.errors import BackupError, DataKeyError
 from matcher.files import atomic_write, sha256_file
 from matcher.protection.fsck import FsckReport, check_indexes, references
+from matcher.protection.needs import ProtectionServices
 from matcher.store import blobrefs, erasurelog, repo
 from matcher.store.blobs import BlobStore
-from matcher.store.crypto import sealed_key_id
+from matcher.store.crypto import load_keyring, sealed_key_id
 from matcher.store.db import make_engine
 from matcher.store.tables import Erasure, utcnow
 from matcher.types import Role, SystemPrincipal
@@ -48,11 +49,11 @@ def _libpq_url(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1]
 
 
-def _sqlite_path(services) -> Path:
+def _sqlite_path(services: ProtectionServices) -> Path:
     return Path(services.settings.sqlalchemy_url.removeprefix("sqlite:///"))
 
 
-def _snapshot_sqlite(services, out: Path) -> tuple[set[str], dict]:
+def _snapshot_sqlite(services: ProtectionServices, out: Path) -> tuple[set[str], dict]:
     target = out / SQLITE_FILE
     source = sqlite3.connect(_sqlite_path(services), timeout=30)
     copy = sqlite3.connect(target)
@@ -69,7 +70,7 @@ def _snapshot_sqlite(services, out: Path) -> tuple[set[str], dict]:
     return hashes, {"kind": "sqlite", "file": SQLITE_FILE, "revision": revision[0] if revision else None, "audit": head}
 
 
-def _snapshot_postgres(services, out: Path) -> tuple[set[str], dict]:
+def _snapshot_postgres(services: ProtectionServices, out: Path) -> tuple[set[str], dict]:
     import psycopg
 
     url = _libpq_url(services.settings.sqlalchemy_url)
@@ -91,7 +92,7 @@ def _snapshot_postgres(services, out: Path) -> tuple[set[str], dict]:
     return hashes, {"kind": "postgresql", "file": PG_FILE, "revision": revision[0] if revision else None, "audit": head}
 
 
-def write_backup(services, out: Path, actor: str) -> dict:
+def write_backup(services: ProtectionServices, out: Path, actor: str) -> dict:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise BackupError(f"{out} is not empty; a backup goes into a new folder")
@@ -177,7 +178,7 @@ def check_files(source: Path, manifest: dict) -> None:
         raise BackupError(f"{len(bad)} file(s) of the backup are missing or altered (first: {', '.join(bad[:5])}); nothing was restored")
 
 
-def _check_target(services, postgres: bool) -> None:
+def _check_target(services: ProtectionServices, postgres: bool) -> None:
     settings = services.settings
     blob_root = settings.data_dir / "blobs"
     if any(BlobStore(blob_root).hashes()):
@@ -194,9 +195,7 @@ def _check_target(services, postgres: bool) -> None:
         raise BackupError(f"{_sqlite_path(services)} exists; restore into an empty DATA_DIR")
 
 
-def _check_keys(services, manifest: dict) -> None:
-    from matcher.store.crypto import load_keyring
-
+def _check_keys(services: ProtectionServices, manifest: dict) -> None:
     needed = [k for k in manifest["key_ids"] if k != "clear"]
     if not needed:
         return
@@ -211,7 +210,7 @@ def _check_keys(services, manifest: dict) -> None:
         raise DataKeyError(f"the key file {path} lacks data key(s) {', '.join(lacking)} that seal the backup's blobs")
 
 
-def _restore_database(services, source: Path, manifest: dict, postgres: bool) -> None:
+def _restore_database(services: ProtectionServices, source: Path, manifest: dict, postgres: bool) -> None:
     settings = services.settings
     file = source / manifest["database"]["file"]
     if postgres != (manifest["database"]["kind"] == "postgresql"):
@@ -233,7 +232,7 @@ def _restore_database(services, source: Path, manifest: dict, postgres: bool) ->
     os.replace(tmp, target)
 
 
-def restore_backup(services, source: Path, actor: str) -> dict:
+def restore_backup(services: ProtectionServices, source: Path, actor: str) -> dict:
     source = Path(source)
     manifest = read_manifest(source)
     postgres = services.settings.sqlalchemy_url.startswith("postgresql")
@@ -268,7 +267,7 @@ def restore_backup(services, source: Path, actor: str) -> dict:
     }
 
 
-def reapply_erasures(services, principal) -> list[tuple[str, str]]:
+def reapply_erasures(services: ProtectionServices, principal) -> list[tuple[str, str]]:
     """Tombstones of the erasure log the database lacks: the record (if the database has it,
     created before the erasure) is erased again; otherwise the tombstone is copied, so the
     files cannot be re-imported unasked. Returns (side, number) of each."""

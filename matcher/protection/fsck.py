@@ -29,6 +29,7 @@ from sqlalchemy import inspect, select, text
 
 from matcher.errors import BlobIntegrityError, DataKeyError, IndexCorruptError, IndexMismatchError
 from matcher.index.faiss_index import FaceIndex
+from matcher.protection.needs import ProtectionServices
 from matcher.store import blobrefs, erasurelog, repo
 from matcher.store.erasurelog import LoggedErasure
 from matcher.store.tables import Embedding, Erasure, Face, Media, Record
@@ -66,7 +67,7 @@ class References:
         return self.live
 
 
-def references(services) -> References:
+def references(services: ProtectionServices) -> References:
     live_media: dict[str, list[int]] = {}
     purged: set[str] = set()
     with services.sessions() as session:
@@ -91,7 +92,7 @@ def _epoch(at: dt.datetime) -> float:
     return at.replace(tzinfo=dt.UTC).timestamp()
 
 
-def finish_erasures(services, refs: References | None = None, dry_run: bool = False) -> list[str]:
+def finish_erasures(services: ProtectionServices, refs: References | None = None, dry_run: bool = False) -> list[str]:
     """Delete blobs of erasures that did not get deleted; returns their hashes."""
     refs = refs or references(services)
     blobs = services.blobs
@@ -112,7 +113,7 @@ def finish_erasures(services, refs: References | None = None, dry_run: bool = Fa
     return done
 
 
-def sync_erasure_log(services) -> int:
+def sync_erasure_log(services: ProtectionServices) -> int:
     """Append tombstones the log outside DATA_DIR lacks (after a crash, or a first start)."""
     path = services.settings.erasure_log_path
     logged = {e.key for e in erasurelog.read(path)}
@@ -121,7 +122,7 @@ def sync_erasure_log(services) -> int:
     return erasurelog.append(path, missing)
 
 
-def startup_sweep(services) -> dict:
+def startup_sweep(services: ProtectionServices) -> dict:
     """What every start does: finish erasures, catch the erasure log up."""
     finished = finish_erasures(services)
     try:
@@ -132,7 +133,7 @@ def startup_sweep(services) -> dict:
     return {"erasures_finished": len(finished), "erasure_log_appended": logged}
 
 
-def fsck(services, dry_run: bool = False, deep: bool = False, grace_s: float = GRACE_S) -> FsckReport:
+def fsck(services: ProtectionServices, dry_run: bool = False, deep: bool = False, grace_s: float = GRACE_S) -> FsckReport:
     report = FsckReport()
     blobs = services.blobs
     refs = references(services)
@@ -178,7 +179,7 @@ def fsck(services, dry_run: bool = False, deep: bool = False, grace_s: float = G
     return report
 
 
-def _check_sealing(services, hashes: set[str], report: FsckReport, act: bool, deep: bool) -> None:
+def _check_sealing(services: ProtectionServices, hashes: set[str], report: FsckReport, act: bool, deep: bool) -> None:
     blobs = services.blobs
     clear, unknown, damaged = [], [], []
     ring = blobs.keys.ring() if blobs.keys is not None and blobs.keys.exists() else None
@@ -206,7 +207,7 @@ def _check_sealing(services, hashes: set[str], report: FsckReport, act: bool, de
     report.add("damaged_blob", len(damaged), False, "blobs that fail authentication (altered or truncated): restore them from a backup", repairable=False)
 
 
-def check_indexes(services, report: FsckReport, act: bool) -> None:
+def check_indexes(services: ProtectionServices, report: FsckReport, act: bool) -> None:
     with services.sessions() as session:
         pairs = session.execute(
             select(Record.side, Embedding.pack, Embedding.dim)

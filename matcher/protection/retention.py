@@ -24,6 +24,7 @@ import logging
 from sqlalchemy import select
 
 from matcher.errors import NotFoundError
+from matcher.protection.needs import ProtectionServices
 from matcher.store import repo
 from matcher.store.tables import Candidate, Face, Media, Record, utcnow
 from matcher.types import CandidateStatus, RecordStatus, Role, SystemPrincipal
@@ -39,7 +40,7 @@ def trim_evidence(evidence: dict, at: dt.datetime) -> dict:
     return {**kept, "trimmed_at": at.isoformat(timespec="seconds")}
 
 
-def apply_retention(services, dry_run: bool = False, now: dt.datetime | None = None) -> dict:
+def apply_retention(services: ProtectionServices, dry_run: bool = False, now: dt.datetime | None = None) -> dict:
     s = services.settings
     now = now or utcnow()
     out = {
@@ -74,7 +75,7 @@ def apply_retention(services, dry_run: bool = False, now: dt.datetime | None = N
     return out
 
 
-def _purge_originals(services, cutoff: dt.datetime, now: dt.datetime, dry_run: bool) -> int:
+def _purge_originals(services: ProtectionServices, cutoff: dt.datetime, now: dt.datetime, dry_run: bool) -> int:
     with services.sessions() as session:
         due = list(session.scalars(select(Media.id).where(Media.purged_at.is_(None), Media.face_count > 0, Media.received_at < cutoff).order_by(Media.id)))
     if dry_run:
@@ -91,7 +92,7 @@ def _purge_originals(services, cutoff: dt.datetime, now: dt.datetime, dry_run: b
     return len(due)
 
 
-def _delete_unused_originals(services, hashes: set[str]) -> None:
+def _delete_unused_originals(services: ProtectionServices, hashes: set[str]) -> None:
     """After the commit: blobs no unpurged media row and no crop points at (a crash before
     this leaves orphans, which ``matcher fsck`` and the daily sweep remove)."""
     with services.sessions() as session:
@@ -102,7 +103,7 @@ def _delete_unused_originals(services, hashes: set[str]) -> None:
                 services.blobs.delete(sha)
 
 
-def _trim_rejected(services, cutoff: dt.datetime, now: dt.datetime, dry_run: bool) -> int:
+def _trim_rejected(services: ProtectionServices, cutoff: dt.datetime, now: dt.datetime, dry_run: bool) -> int:
     with services.sessions() as session:
         rows = session.execute(
             select(Candidate.id, Candidate.evidence).where(Candidate.status == CandidateStatus.REJECTED, Candidate.updated_at < cutoff).order_by(Candidate.id)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from matcher.errors import DataProtectionError
 from matcher.protection import fsck as checks
 from matcher.protection.backup import restore_backup, write_backup
+from matcher.protection.needs import ProtectionServices
 from matcher.protection.retention import apply_retention
 from matcher.store import auditchain, inflight
 from matcher.store.crypto import KeyRing, key_id, new_key
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class DataProtection:
-    def __init__(self, services) -> None:
+    def __init__(self, services: ProtectionServices) -> None:
         self.services = services
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()

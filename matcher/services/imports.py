@@ -16,12 +16,15 @@ from __future__ import annotations
 import csv
 import io
 from functools import partial
+from typing import Protocol
 
 from matcher.errors import ConflictError, EmptyFileError, ForbiddenError, InputError, NotFoundError
+from matcher.ingest.batch import BatchServices
 from matcher.ingest.indexer import ArchiveIndexer, IndexSummary
 from matcher.ingest.zip_archive import Problem, ZipLimits, scan_zip
-from matcher.jobs.queue import Job
+from matcher.jobs.queue import Job, JobService
 from matcher.store import repo
+from matcher.store.blobs import BlobStore
 from matcher.store.tables import utcnow
 from matcher.types import JobStatus, Principal, Role, Side
 
@@ -37,8 +40,17 @@ MESSAGES = {  # the indexer's messages where a person at a web page needs other 
 SUMMARY_KEYS = ("photos", "new_media", "faces", "records", "skipped", "failed", "no_face", "seconds")
 
 
+class ImportServices(BatchServices, Protocol):
+    """What a ZIP import uses of the wiring: the batch indexer and matching, blobs, the queue."""
+
+    @property
+    def blobs(self) -> BlobStore: ...
+    @property
+    def jobs(self) -> JobService: ...
+
+
 class ImportService:
-    def __init__(self, services) -> None:
+    def __init__(self, services: ImportServices) -> None:
         self.services = services
 
     @property

@@ -25,6 +25,7 @@ from matcher.imaging import strip_metadata
 from matcher.services.review import record_dict
 from matcher.sightings import persist
 from matcher.sightings.decisions import decide_sighting
+from matcher.sightings.needs import SightingServices
 from matcher.sightings.persist import SourceMeta
 from matcher.sightings.probes import Footage, check_upload, read_footage
 from matcher.sightings.sweep import ProbeResult, make_gate, plan_sightings, search_probes
@@ -154,7 +155,7 @@ def strength(s: Sighting) -> tuple:
 
 
 class SightingService:
-    def __init__(self, services) -> None:
+    def __init__(self, services: SightingServices) -> None:
         self.services = services
 
     # ---- sweeping ----

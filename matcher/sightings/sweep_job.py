@@ -13,12 +13,13 @@ import datetime as dt
 
 from matcher.errors import ForbiddenError, InputError
 from matcher.jobs.queue import Job
+from matcher.sightings.needs import SightingServices
 from matcher.sightings.service import sides_of
 from matcher.store.tables import User
 from matcher.types import Role
 
 
-def _sweeper(services, user_id: int | None) -> tuple[str, str]:
+def _sweeper(services: SightingServices, user_id: int | None) -> tuple[str, str]:
     with services.sessions() as session:
         user = session.get(User, user_id) if user_id is not None else None
         if user is None or user.disabled:
@@ -28,7 +29,7 @@ def _sweeper(services, user_id: int | None) -> tuple[str, str]:
         return f"user:{user.name}", user.role  # as Principal.actor writes it
 
 
-def run_sweep(services, job: Job) -> dict:
+def run_sweep(services: SightingServices, job: Job) -> dict:
     p = job.payload
     actor, role = _sweeper(services, job.owner_id)
     sha = p["blob"]
@@ -51,11 +52,11 @@ def run_sweep(services, job: Job) -> dict:
     return result
 
 
-def release_upload(services, job: Job) -> bool:
+def release_upload(services: SightingServices, job: Job) -> bool:
     """Delete the job's uploaded blob unless a row or another pending job still uses it."""
     return services.jobs.release_blob(job)
 
 
-def cleanup_sweep(services, job: Job) -> None:
+def cleanup_sweep(services: SightingServices, job: Job) -> None:
     """After the job failed for good: its upload goes unless something else uses it."""
     release_upload(services, job)

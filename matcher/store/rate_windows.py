@@ -14,7 +14,9 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.errors import RateLimited
 from matcher.store.db import retrying
@@ -25,10 +27,7 @@ WINDOW_S = 60.0
 
 def _insert_if_missing(session: Session, token_id: int, action: str, now: float) -> None:
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(insert(RateWindow).values(token_id=token_id, action=action, hits=[], updated_at=now).on_conflict_do_nothing())
 
 
@@ -46,14 +45,14 @@ def take(session: Session, token_id: int, action: str, per_minute: int, now: flo
 
 
 class RateLimits:
-    def __init__(self, services) -> None:
-        self.services = services
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
 
     def check(self, token_id: int, action: str, per_minute: int) -> None:
         """Raise ``RateLimited`` (429) past ``per_minute`` requests of ``action`` in a minute."""
 
         def attempt() -> bool:
-            with self.services.sessions.begin() as session:
+            with self._sessions.begin() as session:
                 return take(session, token_id, action, per_minute, time.time())
 
         if not retrying(attempt):

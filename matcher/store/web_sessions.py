@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.store.db import retrying
 from matcher.store.tables import User, WebSessionRow, utcnow
@@ -41,14 +42,14 @@ def _key(session_id: str) -> str:
 
 
 class WebSessions:
-    def __init__(self, services) -> None:
-        self.services = services
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
 
     def create(self, principal: Principal) -> StoredSession:
         sid, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(32), utcnow()
 
         def write() -> None:
-            with self.services.sessions.begin() as session:
+            with self._sessions.begin() as session:
                 session.execute(delete(WebSessionRow).where((WebSessionRow.seen_at < now - IDLE) | (WebSessionRow.created_at < now - MAX_AGE)))
                 session.add(
                     WebSessionRow(
@@ -71,7 +72,7 @@ class WebSessions:
         if not session_id or len(session_id) > 128:
             return None
         key, now = _key(session_id), utcnow()
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             found = session.execute(select(WebSessionRow, User.name).join(User, User.id == WebSessionRow.user_id).where(WebSessionRow.id_sha256 == key)).first()
         if found is None:
             return None
@@ -91,11 +92,11 @@ class WebSessions:
             return
 
         def write() -> None:
-            with self.services.sessions.begin() as session:
+            with self._sessions.begin() as session:
                 session.execute(delete(WebSessionRow).where(WebSessionRow.id_sha256 == _key(session_id)))
 
         retrying(write)
 
     def _write(self, key: str, **values) -> None:
-        with self.services.sessions.begin() as session:
+        with self._sessions.begin() as session:
             session.execute(update(WebSessionRow).where(WebSessionRow.id_sha256 == key).values(**values))

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from matcher.container import Services
 from matcher.types import Principal
 
 COOKIE = "matcher_session"
@@ -49,7 +50,7 @@ class WebSession:
 class SessionStore:
     """The pages' view of ``services.web_sessions`` (no database access here)."""
 
-    def __init__(self, services) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
 
     @property

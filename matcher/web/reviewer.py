@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 
-from matcher.api.deps import Id, get_services
+from matcher.api.deps import Id, ServicesDep
 from matcher.container import Services
 from matcher.services.review import FLAGS
 from matcher.types import CandidateStatus
@@ -87,6 +87,7 @@ def _flat_ids(svc: Services, flat: dict) -> list[int]:
 
 @router.get("/review")
 def queue_page(
+    svc: ServicesDep,
     request: Request,
     view: str = Query("report", pattern="^(report|all)$"),
     status: str = Query("open", pattern=STATUS_PATTERN),
@@ -97,7 +98,6 @@ def queue_page(
     sort: str = Query("strength", pattern="^(strength|score)$"),
     page: int = Query(1, ge=1, le=100_000),
     s: WebSession = Depends(REVIEW),
-    svc: Services = Depends(get_services),
 ) -> Response:
     gap = int(max_gap) if max_gap.strip().isdigit() else None
     filters = {"view": view, "status": status, "kind": kind, "flag": flag, "shelter": shelter, "max_gap": max_gap, "sort": sort}
@@ -112,7 +112,7 @@ def queue_page(
 
 
 @router.get("/review/reports/{number:path}")
-def report_page(request: Request, number: str, s: WebSession = Depends(REVIEW), svc: Services = Depends(get_services)) -> Response:
+def report_page(svc: ServicesDep, request: Request, number: str, s: WebSession = Depends(REVIEW)) -> Response:
     work = svc.review.report_shortlist(number[:128], s.principal.actor, s.principal.role, request.state.request_id)  # audited
     return render(request, "report_shortlist.html", s, w=work, report_url=report_url, candidate_url=candidate_url)
 
@@ -126,6 +126,7 @@ def _neighbours(ids: list[int], candidate_id: int) -> tuple[int | None, int | No
 
 @router.get("/review/candidates/{candidate_id}")
 def candidate_page(
+    svc: ServicesDep,
     request: Request,
     candidate_id: Id,
     report: str = Query("", max_length=128),
@@ -136,7 +137,6 @@ def candidate_page(
     max_gap: str = Query("", max_length=4),
     sort: str = Query("strength", max_length=16),
     s: WebSession = Depends(REVIEW),
-    svc: Services = Depends(get_services),
 ) -> Response:
     case = svc.review.candidate(candidate_id, s.principal.actor, s.principal.role, request.state.request_id)  # audited
     ev = case.get("evidence") or {}
@@ -176,6 +176,7 @@ def _context_fields(report: str, flat: dict) -> dict[str, str]:
 
 @router.post("/review/candidates/{candidate_id}/decision")
 def decide_page(
+    svc: ServicesDep,
     request: Request,
     candidate_id: Id,
     verdict: str = Form(""),
@@ -190,7 +191,6 @@ def decide_page(
     sort: str = Form("strength", max_length=16),
     csrf: str = Form(""),
     s: WebSession = Depends(REVIEW),
-    svc: Services = Depends(get_services),
 ) -> Response:
     check_csrf(s, csrf)
     tr = language(request)

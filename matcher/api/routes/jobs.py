@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from matcher.api.deps import get_services, require
-from matcher.container import Services
+from matcher.api.deps import ServicesDep, require
+from matcher.api.responses import EXACT, JobOut
 from matcher.types import USER_ROLES, Principal
 
 router = APIRouter(tags=["jobs"])
 
 
-@router.get("/v1/jobs/{job_id}")
-def job_status(job_id: str, who: Principal = Depends(require(*USER_ROLES)), svc: Services = Depends(get_services)) -> dict:
+@router.get("/v1/jobs/{job_id}", response_model=JobOut, **EXACT)
+def job_status(svc: ServicesDep, job_id: str, who: Principal = Depends(require(*USER_ROLES))) -> dict:
     return svc.jobs.status(who, job_id)
