@@ -1,4 +1,4 @@
-"""Data protection as one use case (README "Data protection"): the audit chain's
+"""Data protection as one use case (docs/data-protection.md): the audit chain's
 verification, data key rotation, the start-up sweep and its daily timer, and the entry
 points of ``fsck``, ``backup``/``restore`` and ``retention`` (each in its own module).
 """
