@@ -134,7 +134,7 @@ class ArchiveIndexer:
     def plan(self, items: list[ArchiveItem]) -> tuple[list[ArchiveItem], int, list[ArchiveItem]]:
         """Items still to do (not stored for their record, not repeated in this run), the
         skip count, and the items skipped because their record was erased with this very
-        file (invariant 5: an erased record is not resurrected unless a person asks)."""
+        file (invariant 5, docs/architecture.md: an erased record is not resurrected unless a person asks)."""
         with self.services.sessions() as session:
             known = repo.known_media_by_record(session, self.side)
             erased = {} if self.allow_erased else repo.erased_media_by_record(session, self.side)

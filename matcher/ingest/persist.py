@@ -47,7 +47,7 @@ def template_face(faces) -> int | None:
 
 
 def write_blobs(blobs: BlobStore, result: PhotoResult) -> None:
-    """Original and face crops, before any row points at them (invariant 2)."""
+    """Original and face crops, before any row points at them (invariant 2, docs/architecture.md)."""
     blobs.put(result.data)
     for face in result.faces:
         blobs.put(face.crop_jpeg)

@@ -167,7 +167,7 @@ class JobService:
                 raise InputError("this file is already part of the record")
             if given is not None:  # a year that does not fit the birth year: 422 now, not a failed job
                 given.resolve(record.birth_year or (record.birth_date.year if record.birth_date else None))
-        sha = self._blobs.put(data)  # before the row that points at it (invariant 2)
+        sha = self._blobs.put(data)  # before the row that points at it (invariant 2, docs/architecture.md)
         payload = {"record_id": record_id, "side": side, "blob": sha, "filename": filename}
         if given is not None:
             payload["given"] = {"age": given.age, "year": given.year}

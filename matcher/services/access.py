@@ -1,4 +1,4 @@
-"""Who may see and change which records (invariant 4): a family sees only the reports it
+"""Who may see and change which records (invariant 4, docs/architecture.md): a family sees only the reports it
 created (anything else answers 404, so it cannot even learn that a record exists); shelter
 staff see children; reviewers and admins see both."""
 

@@ -1,4 +1,4 @@
-"""Erasure of a record (invariant 5): media files, faces, embeddings, index entries, candidates,
+"""Erasure of a record (invariant 5, docs/architecture.md): media files, faces, embeddings, index entries, candidates,
 cohort scores and sightings go; a tombstone and an audit row stay."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Export of a confirmed case for the verification team (e.g. DNA): a ZIP of case.json
-(both records, evidence, decisions) and the evidence face crops. Audited (invariant 4)."""
+(both records, evidence, decisions) and the evidence face crops. Audited (invariant 4, docs/architecture.md)."""
 
 from __future__ import annotations
 

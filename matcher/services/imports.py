@@ -1,4 +1,4 @@
-"""Shelter archives uploaded as a ZIP (issue 13, shelter workspace).
+"""Shelter archives uploaded as a ZIP (the shelter workspace's import, and ``POST /v1/children/import/zip``).
 
 ``submit_zip`` checks the ZIP at once (``ingest.zip_archive``: not a ZIP, encrypted, too big,
 a bomb: a 4xx, nothing stored), stores its bytes as a sealed blob (content-addressed, before
@@ -69,7 +69,7 @@ class ImportService:
         if not items:
             raise InputError(_nothing_to_import(problems))
         blobs = self.services.blobs
-        sha = blobs.put(data)  # before the row that points at it (invariant 2)
+        sha = blobs.put(data)  # before the row that points at it (invariant 2, docs/architecture.md)
         payload = {"blob": sha, "filename": (filename or "")[:255] or None, "bytes": len(data), "files": len(items)}
         job = self.services.jobs.submit(KIND, who.user_id, payload)
         if not blobs.exists(sha):  # the same ZIP's earlier job ended between the put and the row, and released it

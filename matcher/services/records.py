@@ -1,7 +1,7 @@
 """Records as people use them: create, read with visibility rules, upload media, pick a
 face, status, erasure. Every method takes the acting ``Principal``; the API stays thin.
 
-Visibility (invariant 4): a family sees only reports it created (anything else answers
+Visibility (invariant 4, docs/architecture.md): a family sees only reports it created (anything else answers
 404, so it cannot even learn that a record exists); shelter staff see children;
 reviewers and admins see both. Candidates and scores are never shown to families.
 """

@@ -1,7 +1,7 @@
 """Review use cases: match records, the candidate queue (plain and filtered), one candidate
 with both records (audited), decisions, and the dicts reviewers see of candidates.
 
-Invariant 4: candidates, scores and evidence are for reviewers and admins only; callers
+Invariant 4 (docs/architecture.md): candidates, scores and evidence are for reviewers and admins only; callers
 (CLI, API, pages) check the role, and every candidate view and decision is audited here
 or in ``matcher.review.decisions``.
 """
@@ -89,7 +89,7 @@ class ReviewService:
             rows.sort(key=lambda r: -r["score"])
         return rows
 
-    # ---- the queue by report (issue 17) ----
+    # ---- the queue by report: each open report with its shortlist ----
     def _ranking(self) -> tuple[int, bool, bool]:
         s = self.services.settings
         return s.shortlist, s.age_ranking, s.name_ranking

@@ -4,7 +4,7 @@ Only what became a sighting is ever written: the source file (once, by sha256, t
 ``BlobStore`` like every original, so it is sealed the same way), the crops of the best
 frames of the matching tracks, and the rows. Every other face of the sweep is dropped with
 the sweep's memory (bystanders are never enrolled). Blobs are written before the rows that
-point at them (invariant 2); blobs a failed transaction leaves are removed by the caller
+point at them (invariant 2, docs/architecture.md); blobs a failed transaction leaves are removed by the caller
 (``new_blobs``), or by ``matcher fsck`` as orphans.
 
 A rejected sighting's crops go at once (the reviewer said it is someone else); its source

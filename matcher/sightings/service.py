@@ -7,7 +7,7 @@ transaction searches them (``sightings.sweep``), writes the sightings that are n
 committed first (a unique source or sighting), the transaction runs again and finds what that
 one stored, and blobs are only deleted when no row uses them. Callers (CLI, API, pages, the ``sweep`` job)
 have checked the role: sightings, like candidates, are for reviewers and admins only
-(invariant 4), and every view and decision is audited.
+(invariant 4, docs/architecture.md), and every view and decision is audited.
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ class SightingService:
         sightings = [{**self._brief(s, numbers[s.record_id]), "new": False} for s in known.values()]
         if fresh:
             crops = {p.record_id: persist.choose_crops(session, p, info.name, info.embedding_dim) for p in fresh}
-            _, created = persist.put_blobs(svc.blobs, [data])  # the original first, then the crops (invariant 2)
+            _, created = persist.put_blobs(svc.blobs, [data])  # the original first, then the crops (invariant 2, docs/architecture.md)
             new_blobs += created
             source = persist.source_row(session, footage, meta)
             source_info = persist.source_dict(footage, meta)

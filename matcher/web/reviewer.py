@@ -1,15 +1,15 @@
 """Reviewers' pages: the queue by report (default) or as one flat list with filters, one
 report's shortlist, one candidate side by side, decisions.
 
-A reviewer works one report at a time (issue 17): ``/review`` lists reports with their
+A reviewer works one report at a time: ``/review`` lists reports with their
 shortlists in ranking order, ``/review/reports/{number}`` is one report's list, and a
 candidate opened from it (``?report=NUMBER``) has previous / next inside that report; after
 a decision the next open candidate of the same report follows, then the queue.
 
 A candidate opened from the flat list with filters carries them in its address
 (``?kind=duplicate&flag=...``, defaults left out): previous / next follow that filtered list,
-and after a decision the next candidate of the list follows, then the filtered list itself
-(issue 13). Without a context, previous / next follow the open queue.
+and after a decision the next candidate of the list follows, then the filtered list itself.
+Without a context, previous / next follow the open queue.
 
 A decision is recorded only when the form says it was confirmed (``sure=yes``): the page's
 script asks in place (``#confirm-step``); without it, the first post answers a confirm page.

@@ -1,10 +1,10 @@
-"""Reviewers' pages for sightings (issue 16): the list, one sighting (its best frames, the
+"""Reviewers' pages for sightings (docs/sightings.md): the list, one sighting (its best frames, the
 record, the source, and an HTML5 player that starts where the child is seen), decisions,
 and the stored original streamed with ``Range`` support (reviewers and admins only,
 ``no-store``). Every view and decision goes through ``services.sightings`` (audited).
 
 A decision is recorded only when the form says it was confirmed (``sure=yes``): the page's
-script asks in place; without it, the first post answers a confirm page (issue 13).
+script asks in place; without it, the first post answers a confirm page.
 """
 
 from __future__ import annotations

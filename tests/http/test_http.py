@@ -1,4 +1,4 @@
-"""Issue 5 over HTTP: the authorisation matrix, families' isolation, rate limits, the
+"""The API over HTTP: the authorisation matrix, families' isolation, rate limits, the
 end-to-end review flow with real models and photos, erasure, and schema fuzzing."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 15: /metrics after real requests, and /health/ready checking what it says it checks."""
+"""/metrics after real requests, and /health/ready checking what it says it checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 15: back-pressure, logs without personal data, shared sessions and rate limits,
+"""Under load and faults: back-pressure, logs without personal data, shared sessions and rate limits,
 a busy database and a full disk."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 7: the web pages. Fast tests with TestClient (cookies, CSRF, roles, CSP, what a
+"""The web pages. Fast tests with TestClient (cookies, CSRF, roles, CSP, what a
 family's pages embed), then the whole family -> reviewer -> family flow in a real browser
 (Playwright driving Debian's Chromium against uvicorn on 127.0.0.1)."""
 

@@ -1,4 +1,4 @@
-"""Issue 13's acceptance in a real browser (Playwright driving Debian's Chromium against uvicorn):
+"""The pages' three main flows in a real browser (Playwright driving Debian's Chromium against uvicorn):
 a family files a report in Arabic (right to left) with two photos and an age for each; a shelter
 worker in Russian registers a child with a photo and imports a 3-child ZIP archive, watching the
 progress bar reach the end; a reviewer confirms the resulting lead. Each flow runs with

@@ -1,4 +1,4 @@
-"""Issue 13, the reviewers' and admins' pages: a decision made without JavaScript is recorded
+"""The reviewers' and admins' pages: a decision made without JavaScript is recorded
 only after a confirm step; previous / next on a candidate opened from the filtered flat list
 follow that list; every page renders in every language, right to left in Arabic, with its
 tables in a scrolling box. The worlds and helpers are the web tests' (``tests.http.test_web``)."""

@@ -1,4 +1,4 @@
-"""The shelter workspace (issue 13) through its forms: registering a child (with the form's
+"""The shelter workspace through its forms: registering a child (with the form's
 mistakes refused before anything is stored), each account's own list and search, a ZIP import
 whose page ends with a problem report that only its uploader can download, and shelter
 accounts kept away from reports and candidates."""

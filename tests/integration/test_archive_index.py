@@ -1,4 +1,4 @@
-"""Issue 3: records, storage, FAISS index and batch indexing of shelter archives.
+"""Records, storage, the FAISS index and batch indexing of shelter archives.
 
 Runs on SQLite and, where a throwaway server can be started, PostgreSQL (``database_url``).
 """

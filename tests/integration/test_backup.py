@@ -1,4 +1,4 @@
-"""Issue 14: `matcher backup` / `matcher restore` (erasures after the backup re-applied from
+"""`matcher backup` / `matcher restore` (erasures after the backup re-applied from
 the erasure log) and retention (`matcher retention`)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 14: erasure that always completes (start-up sweep, `matcher fsck`) and what fsck
+"""Erasure that always completes (start-up sweep, `matcher fsck`) and what fsck
 finds and repairs: orphan blobs, missing blobs, clear-text blobs, index/database disagreement."""
 
 from __future__ import annotations

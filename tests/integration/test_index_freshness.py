@@ -1,4 +1,4 @@
-"""One index truth across processes (issue 12, part 2).
+"""One index truth across processes.
 
 Each process keeps its own FAISS index; the database's ``index_generations`` row tells it,
 with one small query before every search or match, what other processes committed. The

@@ -1,4 +1,4 @@
-"""Issue 12, part 3: background work lives in the database. Jobs survive a restart, are
+"""Background work lives in the database. Jobs survive a restart, are
 claimed by exactly one worker, come back when their worker dies, and their work is
 idempotent (a re-run stores nothing twice). Real processes: `matcher serve` killed with
 SIGKILL while a video job is queued or running; two `matcher worker` processes on one

@@ -1,4 +1,4 @@
-"""Issue 12: a kill -9 during the matching phase of `matcher index`, then a re-run, ends with
+"""A kill -9 during the matching phase of `matcher index`, then a re-run, ends with
 exactly the candidates of an uninterrupted run (matching commits in chunks; records still
 to match are marked in the database, so any later run finishes them)."""
 

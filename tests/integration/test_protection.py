@@ -1,4 +1,4 @@
-"""Issue 14: encryption at rest of blobs, key rotation, and the tamper-evident audit chain."""
+"""Encryption at rest of blobs, key rotation, and the tamper-evident audit chain."""
 
 from __future__ import annotations
 

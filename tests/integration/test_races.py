@@ -1,4 +1,4 @@
-"""Issue 15: concurrent requests on the same things (threads; SQLite and PostgreSQL) end in
+"""Concurrent requests on the same things (threads; SQLite and PostgreSQL) end in
 answers a person can act on — never a 5xx — and never in duplicate rows."""
 
 from __future__ import annotations

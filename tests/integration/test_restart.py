@@ -1,4 +1,4 @@
-"""Issue 15 with real processes: a web session and a rate-limit minute survive a restart of
+"""With real processes: a web session and a rate-limit minute survive a restart of
 ``matcher serve``; its JSON logs hold no personal data; a server killed (SIGKILL) in the
 middle of uploads leaves no half record and no orphan blob once it has started again."""
 

@@ -1,4 +1,4 @@
-"""Issue 16: sightings — footage and field photos swept against the open reports.
+"""Sightings: footage and field photos swept against the open reports.
 
 Slow tests run the real models over the shared clips: reports are filed from shared photos
 (Lin-Manuel Miranda and a few other identities); the Hamilton clip must give one sighting,

@@ -1,4 +1,4 @@
-"""Issue 6: video ingestion - frames, face tracks and best frames.
+"""Video ingestion: frames, face tracks and best frames.
 
 Tracking maths and input checks run without models; the rest runs the default pack on the
 shared clips in ../shared/data/videos (skipped cleanly when they are absent).

@@ -1,4 +1,4 @@
-"""Issue 13: shelter staff upload an archive as a ZIP; a background job imports it with
+"""Shelter staff upload an archive as a ZIP; a background job imports it with
 progress and a problem report (``services.imports``). Real models on the astronaut photo
 (scikit-image ships it), ZIPs built in the test, jobs run by a real ``Worker``."""
 

@@ -1,4 +1,4 @@
-"""Issue 13: listing a shelter archive uploaded as a ZIP (``ingest.zip_archive``), in memory.
+"""Listing a shelter archive uploaded as a ZIP (``ingest.zip_archive``), in memory.
 Pure: ZIPs built in the test, no models, no database."""
 
 from __future__ import annotations

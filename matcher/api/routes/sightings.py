@@ -1,4 +1,4 @@
-"""Reviewer routes for sightings (issue 16): ``POST /v1/sweeps`` (a video or field photo swept
+"""Reviewer routes for sightings (docs/sightings.md): ``POST /v1/sweeps`` (a video or field photo swept
 in the background: 202 + job), the sightings list, one sighting (audited), decisions, its
 crops, and its source video with ``Range`` support (``no-store``, reviewers and admins only).
 """

@@ -18,7 +18,7 @@ from matcher.store.base import Base, utcnow
 
 
 class AuditEvent(Base):
-    """Append-only: who did what to which object, when (invariant 4)."""
+    """Append-only: who did what to which object, when (invariant 4, docs/architecture.md)."""
 
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_at", "at"),)
@@ -55,7 +55,7 @@ def _audit_is_append_only(*_args) -> None:
 
 
 class Erasure(Base):
-    """Tombstone of an erased record: content hashes that must not come back unasked (invariant 5)."""
+    """Tombstone of an erased record: content hashes that must not come back unasked (invariant 5, docs/architecture.md)."""
 
     __tablename__ = "erasures"
 

@@ -108,7 +108,7 @@ class Face(Base):
 
 
 class Embedding(Base):
-    """float32, L2-normalised, tagged with its model pack (invariant 3)."""
+    """float32, L2-normalised, tagged with its model pack (invariant 3, docs/architecture.md)."""
 
     __tablename__ = "embeddings"
     __table_args__ = (UniqueConstraint("face_id", "pack", name="uq_embedding_face_pack"),)

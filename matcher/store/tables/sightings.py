@@ -1,4 +1,4 @@
-"""Sighting tables (issue 16): a swept source, the sightings it produced, their best-frame
+"""Sighting tables: a swept source, the sightings it produced, their best-frame
 crops and the reviewers' decisions. Registered on ``models.Base`` (imported from there)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from matcher.types import CandidateKind, CandidateStatus
 
 
 class SightingSource(Base):
-    """One swept file (video or field photo) kept while a sighting uses it (issue 16): the
+    """One swept file (video or field photo) kept while a sighting uses it: the
     original is a blob under ``sha256`` (sealed like other media); the file is erased when
     no sighting that still needs it is left (``sightings.store``)."""
 
