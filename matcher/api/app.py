@@ -85,7 +85,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     svc.capacity.on_wait = metrics.observe_pool_wait
     svc.split_cores_between_model_slots = True  # concurrent analyses: cores/MODEL_WORKERS onnxruntime threads each
     app.state.metrics = metrics
-    app.state.rate_limiter = svc.rate_limits  # counted in the database (services.rate_limits)
+    app.state.rate_limiter = svc.rate_limits  # counted in the database (store.rate_windows)
     body_cap = max(settings.max_upload_bytes, settings.video_max_bytes) + 64 * 1024
     archive_cap = max(body_cap, settings.max_archive_bytes + 64 * 1024)  # a shelter's ZIP (services.imports), API and page
     app.add_middleware(BodySizeLimit, max_bytes=body_cap, larger=dict.fromkeys(ARCHIVE_UPLOAD_PATHS, archive_cap))

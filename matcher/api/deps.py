@@ -1,5 +1,5 @@
 """Request dependencies: services, the signed-in principal, role guards, rate limits (counted in
-the database by ``services.rate_limits``, so every worker and a restart see the same minute)."""
+the database by ``store.rate_windows``, so every worker and a restart see the same minute)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What each kind of background job does (``services.jobs`` queues them, ``services.worker``
+"""What each kind of background job does (``jobs.queue`` queues them, ``jobs.worker``
 runs them). Every kind is idempotent: a job re-run after its worker died finds what the
 first run committed and finishes from there, storing nothing twice.
 

@@ -2,7 +2,7 @@
 
 A job is inserted ``queued`` with a payload that is enough to run it (a stored blob's
 sha256, a record id, a server folder), so it outlives the process that queued it. Workers
-(``services.worker``: a thread inside ``matcher serve``, or ``matcher worker`` processes
+(``jobs.worker``: a thread inside ``matcher serve``, or ``matcher worker`` processes
 on any machine that reaches the database) *claim* it with one atomic statement:
 
 * PostgreSQL: ``UPDATE jobs ... WHERE id = (SELECT id ... FOR UPDATE SKIP LOCKED LIMIT 1)``
@@ -13,7 +13,7 @@ on any machine that reaches the database) *claim* it with one atomic statement:
 A running job's worker refreshes ``heartbeat_at``; a job whose worker died (a heartbeat
 older than ``STALE_S``, or at once when the worker was a process on this machine that no
 longer exists) goes back to ``queued``; after ``MAX_ATTEMPTS`` starts it is ``failed`` with
-the reason. The work itself is idempotent (``services.job_kinds``), so a re-run after a
+the reason. The work itself is idempotent (``jobs.kinds``), so a re-run after a
 crash stores nothing twice. Only the job's creator and admins can read it.
 
 A long job reports how far it is with ``set_progress`` (``{"done", "total", "stage"}`` in the
@@ -158,7 +158,7 @@ class JobService:
     def submit_upload(self, who: Principal, record_id: int, side: str, data: bytes, filename: str | None, given=None) -> Job:
         """A video for a record: its bytes go to the blob store first (content-addressed), then
         the job that analyses them is queued. The caller has checked the record is writable.
-        ``given``: the child's age in it (``services.photo_age.GivenAge``), checked now."""
+        ``given``: the child's age in it (``ingest.photo_age.GivenAge``), checked now."""
         with self._sessions() as session:
             record = session.get(Record, record_id)
             if record is None:

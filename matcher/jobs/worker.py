@@ -1,4 +1,4 @@
-"""Runs queued background jobs (``services.jobs``): ``concurrency`` threads claim and execute
+"""Runs queued background jobs (``jobs.queue``): ``concurrency`` threads claim and execute
 jobs, one thread keeps their heartbeats fresh, and every ``RECOVER_EVERY_S`` a loop re-queues
 the jobs of workers that died. The same class is the thread inside ``matcher serve``
 (``MATCHER_INPROCESS_WORKER``) and the body of ``matcher worker``.

@@ -3,7 +3,7 @@
 ``submit_zip`` checks the ZIP at once (``ingest.zip_archive``: not a ZIP, encrypted, too big,
 a bomb: a 4xx, nothing stored), stores its bytes as a sealed blob (content-addressed, before
 the row that points at it) and queues an ``archive_upload`` job. The job (``run``, through
-``services.job_kinds``) lists the ZIP again, imports its photos and videos as children with
+``jobs.kinds``) lists the ZIP again, imports its photos and videos as children with
 the batch indexer (files already stored are skipped, so a re-run after a crash stores
 nothing twice; children it creates belong to the uploader), reports progress for a progress
 bar, matches the children that got new faces, deletes the ZIP's blob unless something else

@@ -2,7 +2,7 @@
 the family pages: a photo is analysed and stored at once; a video (up to its own, larger
 limit) goes to a background job once the record is known to be writable.
 
-A photo's analysis runs in the bounded model pool (``services.capacity``): when the pool
+A photo's analysis runs in the bounded model pool (``faces.capacity``): when the pool
 and its queue are full the upload is refused with ``ServiceBusy`` (503 + Retry-After)
 before anything is stored. A full disk while storing is a ``StorageFullError`` (507);
 ``RecordService.upload`` has then removed what it wrote, so nothing is half-stored."""

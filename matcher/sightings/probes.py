@@ -1,7 +1,7 @@
 """A swept file -> *probes*: the face tracks of a video, or the faces of a field photo.
 
 Nothing here stores anything: the probes live in memory for the sweep and only those that
-become sightings are ever written (``sightings.store``). Videos go through the same
+become sightings are ever written (``sightings.persist``). Videos go through the same
 ``analyze_video`` as uploads (sampling, tracking, best faces per track); photos through the
 photo pipeline with the same decoding limits.
 """

@@ -3,7 +3,7 @@ decide, and serve a sighting's crops and source video to reviewers.
 
 A sweep (``sweep``) reads the file into probes in memory (``sightings.probes``), then in one
 transaction searches them (``sightings.sweep``), writes the sightings that are new
-(``sightings.store``) and audits it as a search; when a concurrent sweep of the same file
+(``sightings.persist``) and audits it as a search; when a concurrent sweep of the same file
 committed first (a unique source or sighting), the transaction runs again and finds what that
 one stored, and blobs are only deleted when no row uses them. Callers (CLI, API, pages, the ``sweep`` job)
 have checked the role: sightings, like candidates, are for reviewers and admins only
@@ -285,7 +285,7 @@ class SightingService:
 
     def submit(self, who, data: bytes, file_name: str | None, side: str, top_k: int = 5, taken_on: dt.date | None = None, place: str | None = None):
         """A sweep as background work: the file is stored as a blob first, then the job is queued
-        (``services.jobs``; the ``sweep`` kind in ``services.job_kinds``). The blob is deleted
+        (``jobs.queue``; the ``sweep`` kind in ``jobs.kinds``). The blob is deleted
         after the sweep unless a sighting keeps it."""
         sides_of(side)
         check_upload(data, self.services.settings)  # a wrong file is refused now, not in the job

@@ -1,4 +1,4 @@
-"""The ``sweep`` background job (``POST /v1/sweeps``; registered in ``services.job_kinds``).
+"""The ``sweep`` background job (``POST /v1/sweeps``; registered in ``jobs.kinds``).
 
 The upload was stored as a blob before the job was queued; the job sweeps it as the person
 who sent it (checked again: a disabled account's queued sweep does not run, and only

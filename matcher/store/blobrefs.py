@@ -20,7 +20,7 @@ QUERIES = {
     "sighting_sources": "SELECT sha256 FROM sighting_sources",
     "sighting_faces": "SELECT crop_sha256 FROM sighting_faces",
 }
-# background work that holds a blob until it runs (``services.jobs``: payload["blob"])
+# background work that holds a blob until it runs (``jobs.queue``: payload["blob"])
 JOBS = "SELECT payload FROM jobs WHERE state IN ('queued', 'running')"
 
 

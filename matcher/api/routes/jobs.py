@@ -1,4 +1,4 @@
-"""/v1/jobs/{id}: status of background work, read from the database (``services.jobs``), for
+"""/v1/jobs/{id}: status of background work, read from the database (``jobs.queue``), for
 the job's creator and admins; anyone else is told it does not exist."""
 
 from __future__ import annotations

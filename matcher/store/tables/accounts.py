@@ -34,7 +34,7 @@ class Token(Base):
 
 
 class WebSessionRow(Base):
-    """A signed-in web page session (``services.web_sessions``). The cookie holds a random id;
+    """A signed-in web page session (``store.web_sessions``). The cookie holds a random id;
     only its sha256 is stored here, so a copy of the database signs nobody in. In the
     database (not in one process's memory) so a restart or a second API worker keeps it;
     the bearer token behind it is re-checked on every request."""

@@ -66,5 +66,5 @@ class Erasure(Base):
     erased_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     erased_by: Mapped[str] = mapped_column(String(128))
     # every blob the erasure removes (originals and face crops): a crash between the commit
-    # and the deletion is finished from this list (services.fsck)
+    # and the deletion is finished from this list (protection.fsck)
     blob_sha256: Mapped[list | None] = mapped_column(JSON)

@@ -19,7 +19,7 @@ from matcher.store.base import Base, utcnow
 
 
 class JobRow(Base):
-    """One piece of background work (``services.jobs``): the queue and its status record in
+    """One piece of background work (``jobs.queue``): the queue and its status record in
     one row. ``payload`` holds what the work needs (a stored blob's sha256, a record id, a
     server folder); workers claim ``queued`` rows, heartbeat while ``running``, and end them
     ``done`` or ``failed``. A row whose heartbeat stops is re-queued (``attempts`` counts

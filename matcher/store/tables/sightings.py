@@ -15,7 +15,7 @@ from matcher.types import CandidateKind, CandidateStatus
 class SightingSource(Base):
     """One swept file (video or field photo) kept while a sighting uses it: the
     original is a blob under ``sha256`` (sealed like other media); the file is erased when
-    no sighting that still needs it is left (``sightings.store``)."""
+    no sighting that still needs it is left (``sightings.persist``)."""
 
     __tablename__ = "sighting_sources"
     __table_args__ = (UniqueConstraint("sha256", name="uq_sighting_source_sha"), {"sqlite_autoincrement": True})

@@ -1,7 +1,7 @@
 """The reviewers' and admins' pages: a decision made without JavaScript is recorded
 only after a confirm step; previous / next on a candidate opened from the filtered flat list
 follow that list; every page renders in every language, right to left in Arabic, with its
-tables in a scrolling box. The worlds and helpers are the web tests' (``tests.http.test_web``)."""
+tables in a scrolling box. The worlds and helpers are the web tests' (``tests.http.web.test_pages``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from matcher.store.tables import AuditEvent, Candidate, Record, Sighting, SightingFace, SightingSource
 from matcher.web.i18n import LANG_COOKIE, LANGUAGES
 from tests.browser import ARTIFACTS, browser_missing, serving
-from tests.http.test_web import _browser_sign_in, _jpeg, _shortlist_world, csrf_of, sign_in
+from tests.http.web.test_pages import _browser_sign_in, _jpeg, _shortlist_world, csrf_of, sign_in
 
 
 def _seed_sighting(svc, astronaut_bgr) -> int:

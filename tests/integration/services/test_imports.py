@@ -22,7 +22,7 @@ from matcher.store.tables import AuditEvent, JobRow, Media, Record, User
 from matcher.types import Principal
 from tests.conftest import make_settings
 from tests.http_helpers import make_accounts
-from tests.unit.test_zip_archive import zip_bomb
+from tests.unit.ingest.test_zip_archive import zip_bomb
 
 
 def make_zip(members: dict[str, bytes]) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -14,8 +13,9 @@ from babel.messages.pofile import read_po
 
 from matcher.web.i18n import LANGUAGES, LOCALE_DIR, Catalogues, choose, parse_accept_language
 from matcher.web.messages import ERRORS, PROBLEMS, VALUES, rate_words
+from tests.conftest import ROOT
 
-WEB = Path(__file__).resolve().parents[2] / "matcher" / "web"
+WEB = ROOT / "matcher" / "web"
 TRANSLATED = [code for code in LANGUAGES if code != "en"]
 
 

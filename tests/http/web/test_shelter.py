@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from matcher.api.app import create_app
 from matcher.services.accounts import create_token, create_user
 from matcher.store.tables import Media, Record
-from tests.http.test_web import _jpeg, _world, csrf_of, sign_in
+from tests.http.web.test_pages import _jpeg, _world, csrf_of, sign_in
 
 
 @pytest.fixture(scope="module")

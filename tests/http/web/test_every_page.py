@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from matcher.api.app import create_app
 from matcher.services.accounts import authenticate
 from matcher.web.i18n import LANGUAGES
-from tests.http.test_web import _jpeg, _world, sign_in
+from tests.http.web.test_pages import _jpeg, _world, sign_in
 
 BUDGET = 100 * 1024
 STATIC = ("/static/site.css", "/static/site.js", "/static/favicon.svg")

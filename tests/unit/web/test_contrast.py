@@ -6,11 +6,12 @@ checks that the stylesheet still uses both colours, so a change of palette canno
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-CSS = (Path(__file__).resolve().parents[2] / "matcher" / "web" / "static" / "site.css").read_text()
+from tests.conftest import ROOT
+
+CSS = (ROOT / "matcher" / "web" / "static" / "site.css").read_text()
 VARS = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{3,6})", CSS))
 
 

@@ -285,7 +285,7 @@ def test_admin_audit_page_shows_whether_the_chain_verifies(tmp_path, services, a
     from fastapi.testclient import TestClient
 
     from matcher.api.app import create_app
-    from tests.http.test_web import sign_in
+    from tests.http.web.test_pages import sign_in
 
     svc = _fresh(tmp_path, services)
     accounts = make_accounts(svc, {"admin": "admin"})

@@ -397,7 +397,7 @@ def test_confirming_a_sighting_needs_two_reviewers_and_keeps_the_report_open(wor
 
 @pytest.mark.slow
 def test_sighting_page_plays_the_stored_footage_from_the_span_for_reviewers_only(world, hamilton):
-    from tests.http.test_web import sign_in  # the web tests' sign-in helper
+    from tests.http.web.test_pages import sign_in  # the web tests' sign-in helper
 
     outcome, data = hamilton
     sighting_id = outcome.sightings[0]["id"]
@@ -443,7 +443,7 @@ def test_erasing_a_report_removes_its_sightings_and_their_files(world):
         hashes = [s.source_sha256, *(f.crop_sha256 for f in s.faces)]
         boss = authenticate(db, world.accounts.tokens["boss"])
     assert all(svc.blobs.exists(h) for h in hashes)
-    from tests.http.test_web import csrf_of, sign_in
+    from tests.http.web.test_pages import csrf_of, sign_in
 
     sighting_id = outcome.sightings[0]["id"]
     with _client(world) as client:  # the page's decision form (CSRF-checked), then erasure
