@@ -47,6 +47,9 @@ def record_dict(record: Record) -> dict:
 
 
 class ReviewService:
+    """Takes the wiring whole: the matching engine it runs (``review.runs.match_pending``,
+    ``review.upkeep.refresh_cohorts``) reads the settings, sessions, packs and indexes from it."""
+
     def __init__(self, services) -> None:
         self.services = services
 
