@@ -23,9 +23,10 @@ run: $(VENV)/.base
 test: $(VENV)/.dev
 	$(VENV)/bin/ruff check matcher tests scripts
 	$(VENV)/bin/ruff format --check matcher tests scripts
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m pytest
 
-# Languages of the pages (README "Languages"): extract the English strings from the templates and
+# Languages of the pages (docs/pages.md, "Languages"): extract the English strings from the templates and
 # page modules, then merge them into every catalogue (new ones are created). Translate the new
 # empty entries in matcher/web/locale/<code>/LC_MESSAGES/messages.po; the test suite fails until then.
 LANGS := ar es fr ru uk

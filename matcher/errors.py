@@ -167,7 +167,7 @@ class DuplicateFaceIdError(FaceIndexError):
 
 class DataProtectionError(MatcherError):
     """Blob encryption, the audit chain, backup and restore (``matcher.store.crypto``,
-    ``matcher.services.protection``): an operator must act."""
+    ``matcher.protection.service``): an operator must act."""
 
     status = 500
     code = "data_protection"

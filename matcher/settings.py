@@ -36,7 +36,7 @@ def apply_privacy_env() -> None:
 
 
 def _default_models_dir() -> Path:
-    """``models/`` beside the package (editable install, the README's way), else ./models."""
+    """``models/`` beside the package (an editable install, as `make run` makes), else ./models."""
     beside = Path(__file__).resolve().parent.parent / "models"
     return beside if beside.is_dir() else Path("models")
 
@@ -51,27 +51,35 @@ def _beside_data_dir(data_dir: Path, suffix: str) -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MATCHER_", extra="ignore", frozen=True)
 
-    data_dir: Path = Field(Path("var"), description="SQLite file, blobs, indexes, converted models")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/matcher.db")
-    models_dir: Path = Field(default_factory=_default_models_dir, description="model pack manifests")
+    data_dir: Path = Field(Path("var"), description="SQLite file, blobs, indexes, converted models, reports")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/matcher.db; `postgresql://...` uses psycopg 3")
+    models_dir: Path = Field(
+        default_factory=_default_models_dir, description="model pack manifests (and operator-placed files); default `models/` of this checkout"
+    )
     pack: str = Field("yunet_sface", description="default model pack")
 
     # inference
-    ort_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = number of cores")
+    ort_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = number of cores (shared between the model slots in `matcher serve`)")
     det_size: int = Field(640, ge=160, le=1920, description="longest side fed to the detector")
-    det_score_threshold: float = Field(0.6, ge=0.0, le=1.0)
-    nms_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    det_score_threshold: float = Field(0.6, ge=0.0, le=1.0, description="detector score a face must reach")
+    nms_threshold: float = Field(0.3, ge=0.0, le=1.0, description="box overlap above which the detector keeps only the stronger of two faces")
     min_face_px: int = Field(20, ge=1, description="faces with a shorter box side are dropped")
-    embed_batch: int = Field(16, ge=1, le=256)
-    mirror_tta: bool = Field(True, description="average the embedding of the face and its mirror image (about 1.4x the time per photo)")
+    embed_batch: int = Field(16, ge=1, le=256, description="faces per recognizer call")
+    mirror_tta: bool = Field(
+        True,
+        description="average the embedding of the face and its mirror image (about +1 point of rank-1 measured on age-gap photos, about 1.4x the time per photo)",
+    )
 
     # input limits
-    max_upload_mb: float = Field(50.0, gt=0)
-    max_pixels: int = Field(60_000_000, gt=0, description="decoded width*height limit (bombs)")
+    max_upload_mb: float = Field(50.0, gt=0, description="largest photo accepted (videos: MATCHER_VIDEO_MAX_MB)")
+    max_pixels: int = Field(60_000_000, gt=0, description="decoded width*height limit (decompression bombs)")
 
     # shelter archives uploaded as a ZIP (ingest.zip_archive): held in memory, never unpacked to disk
     max_archive_mb: float = Field(
-        1024.0, gt=0, le=2000, description="largest ZIP a shelter may upload; it is held in memory (about 3x its size at the peak); at most 2000"
+        1024.0,
+        gt=0,
+        le=2000,
+        description="largest ZIP a shelter may upload; it is held in memory (about 3x its size at the peak); at most 2000 (one AES-GCM seal)",
     )
     archive_max_files: int = Field(20_000, ge=1, le=1_000_000, description="entries (files and folders) one uploaded ZIP may hold")
     archive_max_unpacked_mb: float = Field(4096.0, gt=0, description="total unpacked size of the files in one uploaded ZIP")
@@ -91,12 +99,12 @@ class Settings(BaseSettings):
     video_track_gap_s: float = Field(1.5, gt=0, description="longest gap a track may bridge by box overlap")
 
     # index and review
-    index_mode: Literal["exact", "ann"] = "exact"
+    index_mode: Literal["exact", "ann"] = Field("exact", description="exact, or ann (IVF with exact re-ranking of the shortlist; exact below 20,000 faces)")
     fusion: Literal["best", "support"] = Field("best", description="record-pair score rule of `matcher eval` (review.fusion)")
     match_neighbours: int = Field(100, ge=1, le=2000, description="index neighbours fetched per face when matching and searching")
-    two_person_rule: bool = False
+    two_person_rule: bool = Field(False, description="a confirmation needs two different reviewers")
 
-    # accuracy levers (README "Accuracy levers"; each one used the same way by search, matching, the queue and eval)
+    # accuracy levers (docs/matching.md "Accuracy levers"; each one used the same way by search, matching, the queue and eval)
     score_norm: Literal["none", "snorm"] = Field("snorm", description="adaptive S-norm of record-pair scores (review.normalization)")
     norm_top_k: int = Field(20, ge=1, le=500, description="cohort size K of the score normalisation")
     rank_score: RankScore = Field(
@@ -113,9 +121,11 @@ class Settings(BaseSettings):
     match_chunk: int = Field(256, ge=1, le=100_000, description="records matched per committed chunk")
     face_retry: bool = Field(True, description="retry a photo with no face upscaled and contrast-equalised (old prints, scans)")
 
-    # data protection (README "Data protection"; matcher.services.protection)
-    encrypt_blobs: bool = Field(True, description="seal blobs with AES-GCM under the data key (clear-text blobs are converted at start)")
-    data_key_file: Path | None = Field(None, description="data key file; default beside DATA_DIR, named after it (DATA_DIR.key)")
+    # data protection (docs/data-protection.md; matcher.protection.service)
+    encrypt_blobs: bool = Field(
+        True, description="seal blobs with AES-GCM under the data key (clear-text blobs are converted at start; docs/data-protection.md)"
+    )
+    data_key_file: Path | None = Field(None, description="data key file (created 0600 at first start); default beside DATA_DIR, named after it (DATA_DIR.key)")
     erasure_log: Path | None = Field(
         None, description="append-only copy of the erasure tombstones, re-applied on restore; default DATA_DIR.erasures.jsonl beside DATA_DIR"
     )
@@ -133,24 +143,27 @@ class Settings(BaseSettings):
     federation_clock_window_s: int = Field(300, ge=5, le=3600, description="a peer's signed request more than this many seconds old or ahead is refused")
     federation_handle_hours: float = Field(72.0, gt=0, le=24 * 90, description="how long a handle given to a peer can be named in a disclosure request")
 
-    # http
+    # HTTP and accounts
     import_root: Path | None = Field(None, description="server folder under which shelter staff may import archives; unset = off")
     rate_uploads_per_minute: int = Field(30, ge=1, description="uploads per token per minute")
     rate_searches_per_minute: int = Field(60, ge=1, description="searches per token per minute")
     token_days: float = Field(90, gt=0, description="default token lifetime")
     inprocess_worker: bool = Field(True, description="API processes also run queued background jobs (false: only `matcher worker` runs them)")
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field("127.0.0.1", description="where `matcher serve` listens")
+    port: int = Field(8000, description="the port `matcher serve` listens on")
 
-    # operating it (README "Operating it"): back-pressure, logs, a busy database
+    # operating it (docs/operations.md): back-pressure, logs, a busy database
     model_workers: int = Field(0, ge=0, le=256, description="uploads, searches and detections analysed at once (bounded pool); 0 = number of cores")
     model_queue: int | None = Field(
-        None, ge=0, le=10_000, description="more that may wait for the pool before a 503 + Retry-After; default 64 (about 10 s of work on 2 cores)"
+        None,
+        ge=0,
+        le=10_000,
+        description="more that may wait for the pool before a 503 + Retry-After; default 64 (about 10 s of work on 2 cores; docs/operations.md)",
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="json: one JSON object per line (request id, route template; never names, notes, tokens or file names)"
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="the lowest level logged")
     sqlite_busy_timeout_s: float = Field(30.0, gt=0, le=600, description="how long a SQLite write waits for the lock before a 503")
 
     def model_post_init(self, _context) -> None:
@@ -205,5 +218,5 @@ class Settings(BaseSettings):
     @property
     def model_waiting(self) -> int:
         # 64 waiting photos is ~10 s of work at the measured ~6 photos/s on 2 cores: a family waits
-        # rather than being told "busy" until the queue is that long (README "Operating it")
+        # rather than being told "busy" until the queue is that long (docs/operations.md)
         return max(64, 2 * self.model_slots) if self.model_queue is None else self.model_queue

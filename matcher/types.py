@@ -13,6 +13,7 @@ one conversion between the two.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -116,7 +117,7 @@ class MediaKind(StrEnum):
 
 
 class JobStatus(StrEnum):
-    """Background work (``matcher.services.jobs``)."""
+    """Background work (``matcher.jobs.queue``)."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -139,3 +140,32 @@ class QueryFact(StrEnum):
 
     BIRTH_YEAR_RANGE = "birth_year_range"
     SEX = "sex"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A signed-in account as every use case sees it (``services.accounts.authenticate``)."""
+
+    user_id: int
+    name: str
+    role: str
+    token_id: int
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.name}"
+
+
+@dataclass(frozen=True)
+class SystemPrincipal:
+    """The actor of automatic erasures (retention, restore) as ``RecordService.erase`` and
+    the audit log see it: admin rights, a ``system:`` name."""
+
+    name: str
+    user_id: int | None = None
+    token_id: int | None = None
+    role: str = Role.ADMIN
+
+    @property
+    def actor(self) -> str:
+        return f"system:{self.name}"

@@ -75,9 +75,9 @@ def bench_blobs(photos: list[Path], work: Path, rounds: int) -> dict:
 
 
 def bench_index(archive: Path, work: Path, rounds: int, threads: int) -> dict:
+    from matcher.container import Services
     from matcher.ingest.archive import scan_folder
     from matcher.ingest.indexer import ArchiveIndexer
-    from matcher.services.container import Services
 
     base = Services(Settings(data_dir=work / "models-cache", ort_threads=threads))
     pipelines = {base.settings.pack: base.pipeline()}

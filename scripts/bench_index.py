@@ -177,9 +177,9 @@ def bench_indexing(archive: Path) -> list[dict[str, Any]]:
     and 2 embedding processes; matching is left out (it is not part of indexing)."""
     import tempfile
 
+    from matcher.container import Services
     from matcher.ingest.archive import scan_folder
     from matcher.ingest.indexer import ArchiveIndexer
-    from matcher.services.container import Services
     from matcher.settings import Settings
 
     items = scan_folder(archive)

@@ -40,10 +40,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from matcher.container import Services
 from matcher.evaluation.synthetic import impostor_vectors, index_records, mate_of, store_records
-from matcher.services.container import Services
 from matcher.settings import Settings
-from matcher.store.models import Candidate, Record
+from matcher.store.tables import Candidate, Record
 
 _STORE_BATCH = 10_000  # records per transaction while building a synthetic gallery
 

@@ -21,8 +21,8 @@ from skimage import data
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from matcher.api.app import create_app
+from matcher.container import Services
 from matcher.services.accounts import authenticate
-from matcher.services.container import Services
 from matcher.settings import Settings
 from matcher.web.i18n import LANGUAGES
 from tests.http_helpers import make_accounts

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from bench_match import _candidate_stats, _log, _machine, _profiled, _settings
 
-from matcher.services.container import Services
+from matcher.container import Services
 
 
 def shared_photos() -> dict[str, list[Path]]:

@@ -84,10 +84,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
+    from matcher.container import Services
     from matcher.faces.align import norm_crop
     from matcher.faces.yunet import letterbox
     from matcher.imaging import decode_image
-    from matcher.services.container import Services
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), ort_threads=args.threads)

@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--no-sweep", dest="sweep", action="store_false", help="only time analyze_video")
     args = parser.parse_args()
     apply_privacy_env()
-    from matcher.services.container import Services
+    from matcher.container import Services
     from matcher.video import VideoOptions, analyze_video
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,7 +127,8 @@ def file_reports(services, faces: Path) -> int:
     """One report per identity of the labelled photos (its first photo), filed by a bench admin."""
     import csv
 
-    from matcher.services.accounts import Principal, create_user
+    from matcher.services.accounts import create_user
+    from matcher.types import Principal
 
     with services.sessions.begin() as session:
         admin = create_user(session, "bench-admin", "admin")

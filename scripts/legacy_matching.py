@@ -6,7 +6,7 @@ Source: ``git show 97897e0:matcher/review/matching.py`` (per record, per neighbo
 query for the other record's template, one candidate lookup, one calibration call).
 Adaptations, the minimum for it to run against today's package:
 
-* ``CHILD`` / ``REPORT`` are no longer exported by ``matcher.store.models``: the plain strings.
+* ``CHILD`` / ``REPORT`` are no longer exported by ``matcher.store.tables``: the plain strings.
 * ``settings.queue_fmr`` / ``settings.fusion`` are read with ``getattr`` and the old defaults
   (0.01 / "best") so the copy keeps working once those settings are gone.
 
@@ -36,7 +36,7 @@ from matcher.review.age import AgeFacts, check
 from matcher.review.calibration import Calibration, calibrate, in_words
 from matcher.review.fusion import fuse
 from matcher.store import repo
-from matcher.store.models import (
+from matcher.store.tables import (
     CalibrationRow,
     Candidate,
     Decision,
@@ -48,7 +48,7 @@ from matcher.store.models import (
 from matcher.vectors import stack_bytes
 
 log = logging.getLogger(__name__)
-CHILD, REPORT = "child", "report"  # adapted: no longer exported by matcher.store.models
+CHILD, REPORT = "child", "report"  # adapted: no longer exported by matcher.store.tables
 ACTIVE = ("open", "unsure", "awaiting_second")
 SYSTEM = "system"
 

@@ -267,10 +267,10 @@ def verify(data_dir: Path, acked: list[dict]) -> dict:
     """Every acknowledged upload: row in the database, blobs in the store, template in the saved index."""
     from sqlalchemy import select
 
+    from matcher.container import Services
     from matcher.index.faiss_index import FaceIndex
-    from matcher.services.container import Services
     from matcher.settings import Settings
-    from matcher.store.models import Face, Media
+    from matcher.store.tables import Face, Media
 
     svc = Services(Settings(data_dir=data_dir))
     media_ids = [a["media_id"] for a in acked]

@@ -22,10 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from matcher.container import Services
 from matcher.evaluation.levers import rank_matrix, variants
 from matcher.evaluation.runner import Photo, embed_photos
 from matcher.review.normalization import CohortSizes
-from matcher.services.container import Services
 from matcher.settings import Settings
 
 

@@ -66,7 +66,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def services(model_cache: Path):
-    from matcher.services.container import Services
+    from matcher.container import Services
 
     return Services(make_settings(model_cache))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from matcher.services.accounts import create_token, create_user
-from matcher.store.models import AuditEvent, Candidate, Embedding, Face, Media, Record, Token
+from matcher.store.tables import AuditEvent, Candidate, Embedding, Face, Media, Record, Token
 
 ROLES = ("family", "shelter", "reviewer", "admin")
 

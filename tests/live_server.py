@@ -1,4 +1,4 @@
-"""A real ``matcher serve`` process for tests that restart or kill it (issue 15)."""
+"""A real ``matcher serve`` process for tests that restart or kill it."""
 
 from __future__ import annotations
 

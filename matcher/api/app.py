@@ -21,24 +21,22 @@ from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from matcher import __version__
-from matcher.api.deps import get_services, limited, require
+from matcher.api.deps import ServicesDep, limited, require
 from matcher.api.limits import BodySizeLimit
 from matcher.api.metrics import CONTENT_TYPE, Metrics
 from matcher.api.middleware import ObservabilityMiddleware
-from matcher.api.routes import admin, family, jobs, review, shelter, sightings
+from matcher.api.readiness import Operations
+from matcher.api.routes import admin, family, jobs, reviewer, shelter, sightings
 from matcher.api.schemas import ErrorOut, FacesOut, Health
 from matcher.api.uploads import read_capped
+from matcher.container import Services
 from matcher.errors import ConflictError, DatabaseBusy, MatcherError, StorageFullError
-from matcher.services.accounts import Principal
-from matcher.services.container import Services
-from matcher.services.uploads import DISK_FULL_MESSAGE
 from matcher.settings import Settings, apply_privacy_env
-from matcher.store.db import is_busy, is_disk_full
+from matcher.store.db import STORAGE_ERRORS, storage_error
+from matcher.types import Principal
 from matcher.web.app import mount_pages
 
 log = logging.getLogger(__name__)
@@ -66,7 +64,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         try:  # uploads a killed process left half-done: their blobs go (store.inflight)
-            await run_in_threadpool(svc.operations.recover_uploads)
+            await run_in_threadpool(svc.protection.recover_uploads)
         except Exception:
             log.exception("could not recover interrupted uploads; `matcher fsck` will find their blobs")
         yield
@@ -81,12 +79,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         responses=ERRORS,
     )
     app.state.services = svc
-    metrics = Metrics(svc)  # this app's registry, passed down (no global one)
+    operations = Operations(svc)  # readiness checks and the gauges /metrics reads
+    metrics = Metrics(svc.capacity, operations.gauges)  # this app's registry, passed down (no global one)
     svc.stage_observer = metrics.observe_stage  # model time per stage, from the pipeline's hook
     svc.capacity.on_wait = metrics.observe_pool_wait
     svc.split_cores_between_model_slots = True  # concurrent analyses: cores/MODEL_WORKERS onnxruntime threads each
     app.state.metrics = metrics
-    app.state.rate_limiter = svc.rate_limits  # counted in the database (services.rate_limits)
+    app.state.rate_limiter = svc.rate_limits  # counted in the database (store.rate_windows)
     body_cap = max(settings.max_upload_bytes, settings.video_max_bytes) + 64 * 1024
     archive_cap = max(body_cap, settings.max_archive_bytes + 64 * 1024)  # a shelter's ZIP (services.imports), API and page
     app.add_middleware(BodySizeLimit, max_bytes=body_cap, larger=dict.fromkeys(ARCHIVE_UPLOAD_PATHS, archive_cap))
@@ -105,24 +104,24 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             log.error("%s: %s", exc.code, exc.message)
         return error_response(exc)
 
-    async def storage_error(_: Request, exc: Exception) -> JSONResponse:
-        """Database and file errors that are not bugs: busy (503), disk full (507), two
-        concurrent requests colliding on a unique constraint (409). Anything else is a 500."""
-        if is_busy(exc):
+    async def storage_failure(_: Request, exc: Exception) -> JSONResponse:
+        """Database and file errors that are not bugs, as the store translates them
+        (``store.db.storage_error``): busy (503), disk full (507), two concurrent requests
+        colliding on a unique constraint (409). Anything else is a 500."""
+        translated = storage_error(exc)
+        if isinstance(translated, DatabaseBusy):
             log.warning("database busy: %s", type(exc).__name__)
-            return error_response(DatabaseBusy("The database is busy right now; nothing was changed. Please try again in a few seconds."))
-        if is_disk_full(exc):
+        elif isinstance(translated, StorageFullError):
             log.error("storage full: %s", type(exc).__name__)
-            return error_response(StorageFullError(DISK_FULL_MESSAGE))
-        if isinstance(exc, IntegrityError):
+        elif isinstance(translated, ConflictError):
             log.warning("concurrent change collided: %s", type(exc).__name__)
-            return error_response(ConflictError("This collided with another change made at the same moment; nothing was changed. Please try again."))
-        log.error("unexpected storage error", exc_info=exc)
-        return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side; nothing was changed."}}, status_code=500)
+        else:
+            log.error("unexpected storage error", exc_info=exc)
+            return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side; nothing was changed."}}, status_code=500)
+        return error_response(translated)
 
-    app.add_exception_handler(DBAPIError, storage_error)
-    app.add_exception_handler(SATimeoutError, storage_error)  # the connection pool stayed empty
-    app.add_exception_handler(OSError, storage_error)
+    for error_class in STORAGE_ERRORS:  # the driver's errors (and OSError), translated by the store
+        app.add_exception_handler(error_class, storage_failure)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -140,36 +139,36 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong on our side; nothing was changed."}}, status_code=500)
 
     @app.get("/health", response_model=Health, tags=["service"])
-    def health(svc: Services = Depends(get_services)) -> Health:
+    def health(svc: ServicesDep) -> Health:
         """Cheap and public: the process answers. Whether it can work: ``/health/ready``."""
         return Health(status="ok", pack=svc.settings.pack, version=__version__)
 
     @app.get("/health/ready", tags=["service"], responses={503: {"description": "not ready; the failing checks say why"}})
-    async def ready(svc: Services = Depends(get_services)) -> JSONResponse:
+    async def ready(svc: ServicesDep) -> JSONResponse:
         """Database (query + schema revision), blob store (probe written, read, deleted), model
         pack (files verified, pipeline loaded), index (in line with the database). 200 when
         all pass, else 503 with each check's reason. Public, like ``/health``: it names no data."""
-        result = await run_in_threadpool(svc.operations.readiness)
+        result = await run_in_threadpool(operations.readiness)
         return JSONResponse(result.as_dict(), status_code=200 if result.ready else 503, headers={"Cache-Control": "no-store"})
 
     @app.get("/metrics", tags=["service"], response_class=Response)
-    async def metrics_text(who: Principal = Depends(require("admin")), svc: Services = Depends(get_services)) -> Response:
+    async def metrics_text(svc: ServicesDep, who: Principal = Depends(require("admin"))) -> Response:
         """Prometheus text format (``api.metrics``). Admin token required."""
         body = await run_in_threadpool(metrics.render)
         return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
     @app.post("/v1/faces", response_model=FacesOut, tags=["service"], dependencies=[Depends(limited("search", "rate_searches_per_minute"))])
     async def detect_faces(
+        svc: ServicesDep,
         file: UploadFile = File(..., description="a photo (JPEG, PNG, WebP, HEIC, ...)"),
         who: Principal = Depends(require("shelter", "reviewer", "admin")),
-        svc: Services = Depends(get_services),
     ) -> FacesOut:
         """Stateless: the faces found in one photo. Nothing is stored. Staff only."""
         data = await read_capped(file, svc.limits.max_bytes)
         result = await run_in_threadpool(svc.capacity.run, svc.analyze_bytes, data)  # bounded model pool (503 when full)
         return FacesOut(pack=svc.pipeline().pack, width=result.image.width, height=result.image.height, faces=[f.summary() for f in result.faces])
 
-    for router in (family.router, shelter.router, review.router, admin.router, jobs.router, sightings.router):
+    for router in (family.router, shelter.router, reviewer.router, admin.router, jobs.router, sightings.router):
         app.include_router(router)
     mount_pages(app)  # server-rendered pages for people (outside /v1)
     return app

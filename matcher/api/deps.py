@@ -1,5 +1,5 @@
 """Request dependencies: services, the signed-in principal, role guards, rate limits (counted in
-the database by ``services.rate_limits``, so every worker and a restart see the same minute)."""
+the database by ``store.rate_windows``, so every worker and a restart see the same minute)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from matcher.container import Services
 from matcher.errors import ForbiddenError
-from matcher.services.accounts import Principal
-from matcher.services.container import Services
+from matcher.types import Principal
 
 # database ids in paths: positive and within 64-bit range (larger ones are a 422, not a crash)
 Id = Annotated[int, Path(ge=1, le=2**62)]
@@ -20,7 +20,10 @@ def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def principal(request: Request, svc: Services = Depends(get_services)) -> Principal:
+ServicesDep = Annotated[Services, Depends(get_services)]  # what every route and page takes
+
+
+def principal(svc: ServicesDep, request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return svc.accounts.authenticate(token.strip() if scheme.lower() == "bearer" else None)

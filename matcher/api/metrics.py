@@ -7,7 +7,7 @@ One ``CollectorRegistry`` per app (built in ``create_app``, never a module-level
 * model time per stage (``detect``, ``embed``) — the pipeline's optional hook
   (``Services.stage_observer``);
 * the bounded model pool: slots, running, waiting, refusals, time waited for a slot;
-* read from the database at scrape time (``services.operations.Gauges``, so every worker
+* read from the database at scrape time (``api.readiness.Gauges``, so every worker
   answers the same): candidates per status, the queue length and the age of its oldest
   open candidate, records per side, template faces per side and pack in the database and
   in this process's index, background jobs by state, seconds since the latest calibration.
@@ -19,9 +19,13 @@ With ``matcher serve --workers N`` the counters and histograms are per worker pr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from matcher.api.readiness import Gauges
+from matcher.faces.capacity import ModelCapacity
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -32,14 +36,15 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class ServiceCollector:
     """Numbers read when Prometheus scrapes: the model pool now and the database's state."""
 
-    def __init__(self, services) -> None:
-        self.services = services
+    def __init__(self, capacity: ModelCapacity, gauges: Callable[[], Gauges]) -> None:
+        self.capacity = capacity
+        self.gauges = gauges
 
     def describe(self):
         return []  # read at scrape time only (no database query when the collector is registered)
 
     def collect(self):
-        cap = self.services.capacity.state()
+        cap = self.capacity.state()
         yield _gauge("matcher_model_pool_slots", "model work that may run at once", cap.slots)
         yield _gauge("matcher_model_pool_running", "uploads, searches and detections being analysed now", cap.running)
         yield _gauge("matcher_model_pool_waiting", "requests waiting for a model slot", cap.waiting)
@@ -48,7 +53,7 @@ class ServiceCollector:
         refused.add_metric([], cap.refused)
         yield refused
         try:
-            g = self.services.operations.gauges()
+            g = self.gauges()
         except Exception as exc:  # a scrape must not fail because the database is down; readiness says why
             log.warning("metrics: database gauges unavailable (%s)", type(exc).__name__)
             yield _gauge("matcher_database_up", "whether the database answered this scrape", 0)
@@ -78,7 +83,7 @@ def _labelled(name: str, doc: str, labels: list[str], values: dict[tuple, float]
 
 
 class Metrics:
-    def __init__(self, services) -> None:
+    def __init__(self, capacity: ModelCapacity, gauges: Callable[[], Gauges]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "matcher_http_requests", "HTTP requests by method, route template and status", ["method", "route", "status"], registry=self.registry
@@ -98,7 +103,7 @@ class Metrics:
             registry=self.registry,
         )
         self.pool_wait = Histogram("matcher_model_pool_wait_seconds", "time a request waited for a model slot", buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.registry.register(ServiceCollector(services))
+        self.registry.register(ServiceCollector(capacity, gauges))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

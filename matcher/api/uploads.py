@@ -7,13 +7,15 @@ from fastapi import UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from matcher.api.responses import JobQueued, UploadOut
+from matcher.container import Services
 from matcher.errors import FileTooLargeError
-from matcher.services.accounts import Principal
-from matcher.services.container import Services
-from matcher.services.photo_age import GivenAge
+from matcher.ingest.photo_age import GivenAge
 from matcher.services.uploads import receive_media
+from matcher.types import Principal
 
 CHUNK = 1 << 20
+UPLOAD_RESPONSES = {201: {"model": UploadOut, "description": "a photo, stored"}, 202: {"model": JobQueued, "description": "a video, queued"}}
 
 
 async def read_capped(file: UploadFile, max_bytes: int) -> bytes:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from matcher.cli import accounts, archive, evaluate, faces, protection, review, serve, worker
+from matcher.cli import accounts, archive, candidates, evaluate, faces, jobs, protection, serve
 from matcher.cli import sweep as sweeping  # sweep, sightings, sighting, decide-sighting
 from matcher.errors import MatcherError
 from matcher.settings import apply_privacy_env
@@ -39,10 +39,10 @@ app.command()(sweeping.sweep)
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
 app.command()(serve.serve)
-app.command()(worker.worker)
-app.command()(review.queue)
-app.command()(review.candidate)
-app.command()(review.decide)
+app.command()(jobs.worker)
+app.command()(candidates.queue)
+app.command()(candidates.candidate)
+app.command()(candidates.decide)
 app.command()(sweeping.sightings)
 app.command()(sweeping.sighting)
 app.command("decide-sighting")(sweeping.decide_sighting)

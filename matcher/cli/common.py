@@ -21,7 +21,7 @@ from matcher.types import Side
 def get_services(ctx: typer.Context):
     """The ``Services`` of this run, built from ``Settings()`` on first use (lazily: commands
     that need no models or database stay fast)."""
-    from matcher.services.container import Services  # heavy: pipelines, SQLAlchemy
+    from matcher.container import Services  # heavy: pipelines, SQLAlchemy
 
     if ctx.obj is None:
         ctx.obj = Services(Settings())

@@ -26,9 +26,7 @@ def eval_command(
 ) -> None:
     """Accuracy on labelled photos: CMC, DIR@FPIR, TAR@FAR, failures to enrol, plots."""
     # heavy: models, FAISS, matplotlib
-    from matcher.evaluation.levers import variants
-    from matcher.evaluation.report import compare_row, compare_table, lever_row, levers_table, write_report
-    from matcher.evaluation.runner import evaluate
+    from matcher.evaluation import levers, report, runner
     from matcher.faces.packs import list_packs, pack_state
 
     services = get_services(ctx)
@@ -37,31 +35,31 @@ def eval_command(
     if fusion not in ("best", "support"):
         raise typer.BadParameter("use best or support", param_hint="--fusion")
     rules = ("best", "support") if compare else (fusion,)
-    results = evaluate(services, gallery, probes, pack, rules, distractors=distractors)
+    results = runner.evaluate(services, gallery, probes, pack, rules, distractors=distractors)
     primary = next(r for r in results if r["fusion"] == fusion)
     if compare:
-        rows = [compare_row(r) for r in results]
+        rows = [report.compare_row(r) for r in results]
         for other in list_packs(services.settings.models_dir):
             if other.name == pack:
                 continue
             if not pack_state(other).ready:
                 typer.echo(f"skipping pack {other.name}: not installed/ready", err=True)
                 continue
-            rows += [compare_row(r) for r in evaluate(services, gallery, probes, other.name, ("best", "support"), distractors=distractors)]
+            rows += [report.compare_row(r) for r in runner.evaluate(services, gallery, probes, other.name, ("best", "support"), distractors=distractors)]
         primary["compare"] = rows
         primary["levers_compare"] = [
-            lever_row(evaluate(services, gallery, probes, pack, ("best",), lv, distractors)[0])
-            for lv in variants(services.settings.norm_top_k, services.settings.rank_cohort_k)
+            report.lever_row(runner.evaluate(services, gallery, probes, pack, ("best",), lv, distractors)[0])
+            for lv in levers.variants(services.settings.norm_top_k, services.settings.rank_cohort_k)
         ]
-    report = write_report(primary, out)
-    c = report["cmc"]
+    written = report.write_report(primary, out)
+    c = written["cmc"]
     typer.echo(
         f"{pack}/{fusion}: rank-1 {c['rank1']:.3f}  rank-5 {c['rank5']:.3f}  rank-10 {c['rank10']:.3f}  "
         f"rank-20 {c['rank20']:.3f}  rank-50 {c['rank50']:.3f}  "
-        f"failures to enrol {report['failures_to_enrol']['probes']} probe(s) / {report['failures_to_enrol']['gallery']} gallery  "
-        f"{report['timing_s']['total']:.1f} s"
+        f"failures to enrol {written['failures_to_enrol']['probes']} probe(s) / {written['failures_to_enrol']['gallery']} gallery  "
+        f"{written['timing_s']['total']:.1f} s"
     )
     if compare:
-        typer.echo(compare_table(report["compare"]))
-        typer.echo(levers_table(report["levers_compare"]))
+        typer.echo(report.compare_table(written["compare"]))
+        typer.echo(report.levers_table(written["levers_compare"]))
     typer.echo(f"report: {out / 'report.md'}")

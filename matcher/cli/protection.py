@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from matcher.cli import review
+from matcher.cli import candidates
 from matcher.cli.common import actor, get_services
 
 keys_app = typer.Typer(help="The data key that seals blobs at rest.", no_args_is_help=True)
@@ -105,7 +105,7 @@ def audit(
 ) -> None:
     """Audit events as JSON lines (who, role, action, object, time); `verify` checks the chain."""
     if ctx.invoked_subcommand is None:
-        review.audit(ctx, since, limit)
+        candidates.audit(ctx, since, limit)
 
 
 @audit_app.command("verify")

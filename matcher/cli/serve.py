@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from matcher.cli.common import get_services
+from matcher.logs import configure_logging
+from matcher.settings import Settings, apply_privacy_env
 
 # uvicorn leaves logging to matcher.logs (one format, request ids) and prints no access log of
 # its own: it would print full URLs with their query strings (api.middleware logs route templates)
@@ -23,7 +25,6 @@ def serve(
     import uvicorn  # heavy: the web stack is loaded only to serve
 
     from matcher.api.app import create_app
-    from matcher.logs import configure_logging
 
     services = get_services(ctx)
     settings = services.settings
@@ -51,9 +52,7 @@ def serve(
 
 def worker_app():
     """The app of one ``--workers`` process (uvicorn imports it by name in a fresh process)."""
-    from matcher.api.app import create_app
-    from matcher.logs import configure_logging
-    from matcher.settings import Settings, apply_privacy_env
+    from matcher.api.app import create_app  # in the worker process, which serves
 
     apply_privacy_env()
     settings = Settings()

@@ -14,6 +14,7 @@ import typer
 
 from matcher.cli.common import actor, get_services, per_file
 from matcher.errors import FileTooLargeError, InputError
+from matcher.settings import Settings
 from matcher.types import Role
 
 
@@ -39,9 +40,9 @@ def _progress_bar():
     return bar, start, tick
 
 
-def _read(services, path: Path) -> bytes:
+def _read(settings: Settings, path: Path) -> bytes:
     size = path.stat().st_size
-    limit = max(services.settings.max_upload_bytes, services.settings.video_max_bytes)
+    limit = max(settings.max_upload_bytes, settings.video_max_bytes)
     if size > limit:
         raise FileTooLargeError(f"{path.name} is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")
     return path.read_bytes()
@@ -79,7 +80,7 @@ def sweep(
                 start(path.name)
 
             def work(out=out, path=path) -> None:
-                outcome = services.sightings.sweep(_read(services, path), path.name, sides, who, Role.STAFF, top, taken_on, place, progress=tick)
+                outcome = services.sightings.sweep(_read(services.settings, path), path.name, sides, who, Role.STAFF, top, taken_on, place, progress=tick)
                 out.update(outcome.as_dict())
                 out["probes"] = outcome.probes
 

@@ -50,7 +50,7 @@ def lever_row(result: dict) -> dict:
 
 
 def levers_table(rows: list[dict]) -> str:
-    """Each accuracy lever alone and together, on the same photos (README "Accuracy levers")."""
+    """Each accuracy lever alone and together, on the same photos (docs/matching.md, "Accuracy levers")."""
     lines = ["| levers | rank-1 | rank-5 | rank-10 | rank-20 | DIR@FPIR 1% | embedding s (photos embedded) | ranking s |", "|" + "---|" * 8]
     for r in rows:
         lines.append(

@@ -12,12 +12,14 @@ same person with a chosen expected cosine.
 from __future__ import annotations
 
 import hashlib
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from matcher.index.manager import IndexManager
 from matcher.store import index_state
-from matcher.store.models import Embedding, Face, Media, Record
+from matcher.store.tables import Embedding, Face, Media, Record
 from matcher.vectors import l2_normalize
 
 
@@ -75,7 +77,12 @@ def store_records(session: Session, side: str, vectors: np.ndarray, pack: str, p
     return out
 
 
-def index_records(services, side: str, pack: str, dim: int, stored: list[tuple[int, int, np.ndarray]]) -> None:
+class HasIndexes(Protocol):
+    @property
+    def indexes(self) -> IndexManager: ...
+
+
+def index_records(services: HasIndexes, side: str, pack: str, dim: int, stored: list[tuple[int, int, np.ndarray]]) -> None:
     if stored:
         ids = np.array([f for _, f, _ in stored], np.int64)
         services.indexes.add(side, pack, dim, ids, np.stack([v for _, _, v in stored]))

@@ -6,15 +6,13 @@ rather than a rewrite; SFace and ArcFace both use this template.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
 def norm_crop(bgr: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
-    import warnings
-
-    from insightface.utils import (
-        face_align,  # imported lazily: insightface's package import is slow
-    )
+    from insightface.utils import face_align  # imported lazily: insightface's package import is slow
 
     with warnings.catch_warnings():  # scikit-image >= 0.26 deprecates the call insightface makes
         warnings.simplefilter("ignore", FutureWarning)

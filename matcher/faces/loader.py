@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from matcher.errors import ModelError
+from matcher.faces.arcface import ArcFace
 from matcher.faces.packs import Pack, get_pack, prepared_model
 from matcher.faces.pipeline import Pipeline, PipelineConfig
 from matcher.faces.runtime import make_session
+from matcher.faces.sface import SFace
+from matcher.faces.yunet import YuNet
 from matcher.settings import Settings
 
 
@@ -31,11 +34,9 @@ def _detector(pack: Pack, settings: Settings):
     path = prepared_model(pack, model, settings.model_cache_dir)
     session = make_session(path, settings.threads)
     if model.kind == "yunet":
-        from matcher.faces.yunet import YuNet
-
         return YuNet(session, input_size=model.input_size[0], nms_threshold=settings.nms_threshold)
     if model.kind == "scrfd":
-        from matcher.faces.scrfd import SCRFDDetector
+        from matcher.faces.scrfd import SCRFDDetector  # needs insightface, whose import is slow: only for packs with SCRFD
 
         return SCRFDDetector(path, session, input_size=model.input_size[0])
     raise ModelError(f"pack {pack.name}: unknown detector kind '{model.kind}'")
@@ -45,11 +46,7 @@ def _recognizer(pack: Pack, settings: Settings):
     model = pack.recognizer
     session = make_session(prepared_model(pack, model, settings.model_cache_dir), settings.threads)
     if model.kind == "sface":
-        from matcher.faces.sface import SFace
-
         return SFace(session)
     if model.kind == "arcface":
-        from matcher.faces.arcface import ArcFace
-
         return ArcFace(session, mean=model.mean, std=model.std)
     raise ModelError(f"pack {pack.name}: unknown recognizer kind '{model.kind}'")

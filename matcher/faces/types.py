@@ -65,7 +65,7 @@ class Quality:
 @dataclass(frozen=True, eq=False)
 class DetectedFace:
     """A detected face with its quality, aligned crop and L2-normalised embedding: what the
-    ``Pipeline`` returns. Not to be confused with ``matcher.store.models.Face``, the stored
+    ``Pipeline`` returns. Not to be confused with ``matcher.store.tables.Face``, the stored
     row of a face (which keeps the crop as a blob and the embedding per pack)."""
 
     detection: Detection

@@ -1,6 +1,6 @@
 """``FaceIndex``: database face ids -> L2-normalised float32 embeddings, searched by cosine.
 
-The index is a derived cache of the database (DESIGN invariant 1): it can always be rebuilt
+The index is a derived cache of the database (invariant 1, docs/architecture.md): it can always be rebuilt
 from stored embeddings, so this module optimises for *detecting* a wrong or damaged file
 (checksum, pack, dim, count, max id) rather than for repairing one.
 
@@ -13,7 +13,7 @@ Structure
   that proposes a shortlist of ``max(4k, 200)`` ids; those are re-scored exactly against the
   store and the best ``k`` returned. Scores are therefore always exact cosines; only *which*
   vectors are considered is approximate. IVF was chosen over HNSW because FAISS's HNSW cannot
-  remove vectors, and erasure (invariant 5) must take a face out at once. The 8-bit codes make
+  remove vectors, and erasure (invariant 5, docs/architecture.md) must take a face out at once. The 8-bit codes make
   the scan ~1.4x faster than IVF-Flat at the same recall (measured; the exact re-rank hides
   the quantisation error) and cost only 1 byte per dimension on top of the store.
 

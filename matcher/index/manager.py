@@ -1,6 +1,6 @@
 """Keeps one FaceIndex per (side, pack) in agreement with the database, in every process.
 
-The database is the source of truth (invariant 1). On first use an index file is loaded
+The database is the source of truth (invariant 1, docs/architecture.md). On first use an index file is loaded
 and checked: corrupt, foreign (other pack/dim) or unreadable files are rebuilt from stored
 embeddings; a file that lacks some of the database's faces (an interrupted run) is caught
 up; one holding faces the database no longer has is rebuilt. Each case is logged.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 from matcher.errors import InputError, InvalidFieldError
-from matcher.services.photo_age import GivenAge, parse_given_age
+from matcher.ingest.photo_age import GivenAge, parse_given_age
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".3gp", ".mkv", ".m4v"}

@@ -7,9 +7,17 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from matcher.ingest.archive import scan_folder, scan_manifest
-from matcher.ingest.indexer import ArchiveIndexer, IndexSummary
+from matcher.ingest.indexer import ArchiveIndexer, IndexerServices, IndexSummary
+
+
+class BatchServices(IndexerServices, Protocol):
+    """The batch indexer's needs, and matching the records that got new photos."""
+
+    def match_records(self, record_ids: list[int], pack: str | None = None) -> int: ...
+    def records_with_media_since(self, side: str, since: dt.datetime) -> list[int]: ...
 
 
 @dataclass(frozen=True)
@@ -22,7 +30,7 @@ class ImportResult:
 
 
 def import_archive(
-    services,
+    services: BatchServices,
     source: Path,
     side: str,
     actor: str,

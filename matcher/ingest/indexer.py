@@ -22,25 +22,31 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from matcher.errors import InvalidFieldError, MatcherError
 from matcher.files import sha256_file
-from matcher.ingest.archive import ArchiveItem, record_fields
-from matcher.ingest.persist import store_media, write_blobs
-from matcher.ingest.worker import (
+from matcher.ingest.analysis import (
     PhotoResult,
     analyze,
-    analyze_bytes,
+    analyze_media,
     analyze_path,
     init_worker,
     video_options,
 )
-from matcher.review.evidence import birth_year_of
+from matcher.ingest.archive import ArchiveItem, record_fields
+from matcher.ingest.persist import MediaWriter, store_media
 from matcher.store import repo
 from matcher.types import Role
-from matcher.vectors import stack_bytes
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from matcher.faces.pipeline import Pipeline
+    from matcher.imaging import ImageLimits
+    from matcher.index.faiss_index import FaceIndex
+    from matcher.index.manager import IndexManager
+    from matcher.settings import Settings
 
 log = logging.getLogger(__name__)
 REPORT_COLUMNS = ("path", "record_id", "status", "code", "message")
@@ -64,6 +70,23 @@ class IndexSummary:
         return {k: v for k, v in self.__dict__.items() if k != "problems"}
 
 
+class IndexerServices(Protocol):
+    """What the batch indexer uses of the wiring (``matcher.container.Services`` has it)."""
+
+    settings: Settings
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+    @property
+    def limits(self) -> ImageLimits: ...
+    @property
+    def indexes(self) -> IndexManager: ...
+    @property
+    def media_writer(self) -> MediaWriter: ...
+    def pipeline(self, pack: str | None = None) -> Pipeline: ...
+    def index(self, side: str, pack: str | None = None) -> FaceIndex: ...
+
+
 def _sha256_or_none(item: ArchiveItem) -> str | None:
     """None for an unreadable file: the analysis step reports it with its reason."""
     try:
@@ -80,7 +103,7 @@ def _read_failure(item: ArchiveItem, exc: MatcherError) -> PhotoResult:
 class ArchiveIndexer:
     def __init__(
         self,
-        services,
+        services: IndexerServices,
         side: str,
         pack: str | None = None,
         workers: int = 1,
@@ -111,7 +134,7 @@ class ArchiveIndexer:
     def plan(self, items: list[ArchiveItem]) -> tuple[list[ArchiveItem], int, list[ArchiveItem]]:
         """Items still to do (not stored for their record, not repeated in this run), the
         skip count, and the items skipped because their record was erased with this very
-        file (invariant 5: an erased record is not resurrected unless a person asks)."""
+        file (invariant 5, docs/architecture.md: an erased record is not resurrected unless a person asks)."""
         with self.services.sessions() as session:
             known = repo.known_media_by_record(session, self.side)
             erased = {} if self.allow_erased else repo.erased_media_by_record(session, self.side)
@@ -192,7 +215,7 @@ class ArchiveIndexer:
                 except MatcherError as exc:
                     yield _read_failure(item, exc)
                     continue
-                yield analyze_bytes(data, str(item.path), pipeline, self.services.limits, video)
+                yield analyze_media(data, str(item.path), pipeline, self.services.limits, video)
             return
         settings = self.services.settings
         per_worker = max(1, settings.threads // self.workers)
@@ -201,17 +224,14 @@ class ArchiveIndexer:
             yield from pool.map(analyze_path, [str(i.path) for i in todo], chunksize=2)
 
     def _commit(self, batch, index, totals: dict, records: set[str], report_rows: list[dict]) -> None:
-        blobs = self.services.blobs
         good = [(item, r) for item, r in batch if r.error_code is None]
         for item, r in batch:
             if r.error_code is not None:
                 totals["failed"] += 1
                 report_rows.append({"path": str(item.path), "record_id": item.record_id, "status": "failed", "code": r.error_code, "message": r.error_message})
-        for _, r in good:
-            write_blobs(blobs, r)
-        new_ids: list[int] = []
-        new_vectors: list[bytes] = []
-        with self.services.sessions.begin() as session:
+
+        def rows(session) -> tuple[None, list[tuple[int, bytes]]]:
+            templates: list[tuple[int, bytes]] = []
             for item, r in good:
                 created = repo.get_record(session, self.side, item.record_id) is None
                 record = repo.upsert_record(session, self.side, item.record_id, record_fields(item.fields))
@@ -221,18 +241,16 @@ class ArchiveIndexer:
                 age_at_photo, dated = None, None
                 if item.given is not None:  # the manifest's age / year_taken for this photo
                     try:
-                        age_at_photo, dated = item.given.resolve(birth_year_of(record))
+                        age_at_photo, dated = item.given.resolve(record.known_birth_year)
                     except InvalidFieldError as exc:
                         message = f"{exc.message} (the photo was imported without it)"
                         report_rows.append(
                             {"path": str(item.path), "record_id": item.record_id, "status": "warning", "code": "age_ignored", "message": message}
                         )
-                media, templates = store_media(session, record, r, self.pack, item.path.name, age_at_photo=age_at_photo)
+                media, stored = store_media(session, record, r, self.pack, item.path.name, age_at_photo=age_at_photo)
                 if dated is not None and media.taken_at is None:
                     media.taken_at = dated  # the year given dates a photo that carries no date itself
-                for face_id, vector in templates:
-                    new_ids.append(face_id)
-                    new_vectors.append(vector)
+                templates += stored
                 records.add(item.record_id)
                 for warning in r.warnings:  # a truncated video (its readable part was indexed); a face found only in an enhanced photo
                     code = "partial_video" if r.kind == "video" else "enhanced_photo"
@@ -244,10 +262,11 @@ class ArchiveIndexer:
                     report_rows.append(
                         {"path": str(item.path), "record_id": item.record_id, "status": "no_face", "code": "no_face", "message": "no face found"}
                     )
-        if new_ids:
-            vectors = stack_bytes(new_vectors, index.dim)
-            # through the manager: a search in another thread may already have caught these up
-            self.services.indexes.add(self.side, self.pack, index.dim, np.asarray(new_ids, dtype=np.int64), vectors, save=False)
+            return None, templates
+
+        # one transaction per chunk; a failure leaves its blobs for the re-run (resumable)
+        _, templates = self.services.media_writer.write([r for _, r in good], rows)
+        self.services.media_writer.index(self.side, self.pack, index.dim, templates, save=False)
 
     def _write_report(self, rows: list[dict]) -> Path | None:
         if not rows:

@@ -31,7 +31,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from matcher.review.normalization import Cohort, CohortSizes, cohort_of
-from matcher.store.models import CohortRow
+from matcher.store.tables import CohortRow
 
 Top = list[list]  # [[record_id, score], ...], best first
 NO_KTH = -1.0  # below any cosine: while a list has fewer than K entries every score enters

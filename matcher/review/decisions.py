@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from matcher.errors import CandidateNotFound, InvalidTransition, TwoPersonRuleError
 from matcher.store import repo
-from matcher.store.models import Candidate, Decision, Record
+from matcher.store.tables import Candidate, Decision, Record
 from matcher.types import CandidateKind, CandidateStatus, RecordStatus, Role, Verdict
 
 TRANSITIONS: dict[str, set[Verdict]] = {

@@ -21,6 +21,7 @@ from matcher.review.names import compare_names
 
 
 def birth_year_of(record) -> int | None:
+    """``Record.known_birth_year`` for a record, or any object with the same two fields."""
     return record.birth_year or (record.birth_date.year if record.birth_date else None)
 
 

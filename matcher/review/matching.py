@@ -38,7 +38,7 @@ from matcher.review.ranking import Ranked, effective, queue_key
 from matcher.review.shortlist import Existing, plan
 from matcher.review.templates import Template, count_records_with_faces, face_owners, load_records, load_templates, stack
 from matcher.store import repo
-from matcher.store.models import Candidate, Record
+from matcher.store.tables import Candidate, Record
 from matcher.types import CandidateKind, Role, Side
 
 log = logging.getLogger(__name__)

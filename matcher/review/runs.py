@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from matcher.review.matching import Matcher
 from matcher.review.upkeep import calibration_and_refresh
-from matcher.store.models import Candidate, Record
+from matcher.store.tables import Candidate, Record
 from matcher.types import CandidateKind, RecordStatus, Side
 
 

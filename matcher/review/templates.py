@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from matcher.store.models import Embedding, Face, Media, Record
+from matcher.store.tables import Embedding, Face, Media, Record
 from matcher.vectors import stack_bytes
 
 CHUNK = 900  # ids per IN (...) query: under SQLite's bound-parameter limit everywhere

@@ -18,7 +18,7 @@ from matcher.review import cohorts as coh
 from matcher.review.calibration import Calibration, calibrate
 from matcher.review.normalization import Cohort, CohortSizes
 from matcher.review.templates import side_owners
-from matcher.store.models import CalibrationRow, CohortRow, Embedding, Face, Media, Record
+from matcher.store.tables import CalibrationRow, CohortRow, Embedding, Face, Media, Record
 from matcher.vectors import stack_bytes
 
 log = logging.getLogger(__name__)

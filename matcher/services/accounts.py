@@ -7,27 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.errors import AuthError, ConflictError, InputError, NotFoundError
 from matcher.store import repo
-from matcher.store.models import Token, User, utcnow
-from matcher.types import USER_ROLES, Role
-
-
-@dataclass(frozen=True)
-class Principal:
-    user_id: int
-    name: str
-    role: str
-    token_id: int
-
-    @property
-    def actor(self) -> str:
-        return f"user:{self.name}"
+from matcher.store.tables import Token, User, utcnow
+from matcher.types import USER_ROLES, Principal, Role
 
 
 def hash_token(token: str) -> str:
@@ -83,39 +70,40 @@ def still_valid(session: Session, principal: Principal) -> bool:
 class AccountService:
     """Users and tokens as the CLI, the API and the admin pages use them (audited)."""
 
-    def __init__(self, services) -> None:
-        self.services = services
+    def __init__(self, sessions: sessionmaker[Session], token_days: float) -> None:
+        self._sessions = sessions
+        self._token_days = token_days  # MATCHER_TOKEN_DAYS: a new token's lifetime when none is given
 
     def authenticate(self, token: str | None) -> Principal:
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             return authenticate(session, token)
 
     def still_valid(self, principal: Principal) -> bool:
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             return still_valid(session, principal)
 
     def add_user(self, name: str, role: str, actor: str) -> dict:
-        with self.services.sessions.begin() as session:
+        with self._sessions.begin() as session:
             user = create_user(session, name, role)
             repo.audit(session, actor, Role.ADMIN, "user_create", "user", name, granted_role=role)
             return {"id": user.id, "name": user.name, "role": user.role}
 
     def list_users(self) -> list[dict]:
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             return [{"id": u.id, "name": u.name, "role": u.role, "disabled": u.disabled} for u in session.scalars(select(User).order_by(User.id))]
 
     def create_token(self, user_name: str, days: float | None, actor: str) -> dict:
         """A new token for a user, shown once (only its hash is stored)."""
-        with self.services.sessions.begin() as session:
+        with self._sessions.begin() as session:
             user = session.scalar(select(User).where(User.name == user_name))
             if user is None:
                 raise NotFoundError(f"no user '{user_name}'")
-            token, row = create_token(session, user, days or self.services.settings.token_days)
+            token, row = create_token(session, user, days or self._token_days)
             repo.audit(session, actor, Role.ADMIN, "token_create", "user", user_name, token_id=row.id)
             return {"token": token, "id": row.id, "user": user.name, "role": user.role, "expires_at": row.expires_at.isoformat() if row.expires_at else None}
 
     def revoke_token(self, token_id: int, actor: str) -> dict:
-        with self.services.sessions.begin() as session:
+        with self._sessions.begin() as session:
             row = session.get(Token, token_id)
             if row is None:
                 raise NotFoundError(f"no token {token_id}")
@@ -125,7 +113,7 @@ class AccountService:
 
     def tokens(self, limit: int = 500) -> list[dict]:
         """Tokens newest first with their user (never the token itself: only its hash is kept)."""
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             query = select(Token, User.name, User.role).join(User, User.id == Token.user_id).order_by(Token.id.desc()).limit(limit)
             return [
                 {"id": t.id, "user": name, "role": role, "created": t.created_at, "expires": t.expires_at, "revoked": t.revoked}

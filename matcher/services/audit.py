@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from matcher.store.models import AuditEvent
+from matcher.store.tables import AuditEvent
 
 
 def _event_dict(e: AuditEvent) -> dict:
@@ -24,12 +25,12 @@ def _event_dict(e: AuditEvent) -> dict:
 
 
 class AuditLog:
-    def __init__(self, services) -> None:
-        self.services = services
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
 
     def events(self, since: dt.datetime | None = None, limit: int = 1000) -> list[dict]:
         """Oldest first from ``since``; ``at`` as ISO text (the API's and the CLI's export)."""
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             query = select(AuditEvent).order_by(AuditEvent.id)
             if since is not None:
                 query = query.where(AuditEvent.at >= since)
@@ -37,7 +38,7 @@ class AuditLog:
 
     def latest(self, actor: str | None = None, action: str | None = None, limit: int = 200) -> list[dict]:
         """Newest first, optionally of one actor and one action (the admin page)."""
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             query = select(AuditEvent).order_by(AuditEvent.id.desc())
             if actor:
                 query = query.where(AuditEvent.actor == actor)

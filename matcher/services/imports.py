@@ -1,9 +1,9 @@
-"""Shelter archives uploaded as a ZIP (issue 13, shelter workspace).
+"""Shelter archives uploaded as a ZIP (the shelter workspace's import, and ``POST /v1/children/import/zip``).
 
 ``submit_zip`` checks the ZIP at once (``ingest.zip_archive``: not a ZIP, encrypted, too big,
 a bomb: a 4xx, nothing stored), stores its bytes as a sealed blob (content-addressed, before
 the row that points at it) and queues an ``archive_upload`` job. The job (``run``, through
-``services.job_kinds``) lists the ZIP again, imports its photos and videos as children with
+``jobs.kinds``) lists the ZIP again, imports its photos and videos as children with
 the batch indexer (files already stored are skipped, so a re-run after a crash stores
 nothing twice; children it creates belong to the uploader), reports progress for a progress
 bar, matches the children that got new faces, deletes the ZIP's blob unless something else
@@ -16,18 +16,17 @@ from __future__ import annotations
 import csv
 import io
 from functools import partial
-
-from sqlalchemy import select
+from typing import Protocol
 
 from matcher.errors import ConflictError, EmptyFileError, ForbiddenError, InputError, NotFoundError
+from matcher.ingest.batch import BatchServices
 from matcher.ingest.indexer import ArchiveIndexer, IndexSummary
 from matcher.ingest.zip_archive import Problem, ZipLimits, scan_zip
-from matcher.services.accounts import Principal
-from matcher.services.jobs import ACTIVE, Job
-from matcher.sightings.store import used_elsewhere
+from matcher.jobs.queue import Job, JobService
 from matcher.store import repo
-from matcher.store.models import JobRow, utcnow
-from matcher.types import JobStatus, Role, Side
+from matcher.store.blobs import BlobStore
+from matcher.store.tables import utcnow
+from matcher.types import JobStatus, Principal, Role, Side
 
 KIND = "archive_upload"
 IMPORT_ROLES = (Role.SHELTER, Role.ADMIN)
@@ -41,8 +40,17 @@ MESSAGES = {  # the indexer's messages where a person at a web page needs other 
 SUMMARY_KEYS = ("photos", "new_media", "faces", "records", "skipped", "failed", "no_face", "seconds")
 
 
+class ImportServices(BatchServices, Protocol):
+    """What a ZIP import uses of the wiring: the batch indexer and matching, blobs, the queue."""
+
+    @property
+    def blobs(self) -> BlobStore: ...
+    @property
+    def jobs(self) -> JobService: ...
+
+
 class ImportService:
-    def __init__(self, services) -> None:
+    def __init__(self, services: ImportServices) -> None:
         self.services = services
 
     @property
@@ -61,7 +69,7 @@ class ImportService:
         if not items:
             raise InputError(_nothing_to_import(problems))
         blobs = self.services.blobs
-        sha = blobs.put(data)  # before the row that points at it (invariant 2)
+        sha = blobs.put(data)  # before the row that points at it (invariant 2, docs/architecture.md)
         payload = {"blob": sha, "filename": (filename or "")[:255] or None, "bytes": len(data), "files": len(items)}
         job = self.services.jobs.submit(KIND, who.user_id, payload)
         if not blobs.exists(sha):  # the same ZIP's earlier job ended between the put and the row, and released it
@@ -100,16 +108,7 @@ class ImportService:
     def release(self, job: Job) -> bool:
         """Delete the job's ZIP blob unless a stored row or another queued or running job
         uses it (the same ZIP uploaded twice). True when it was deleted."""
-        sha = job.payload.get("blob")
-        if not sha:
-            return False
-        with self.services.sessions() as session:
-            if used_elsewhere(session, sha):
-                return False
-            others = session.scalars(select(JobRow.payload).where(JobRow.state.in_(ACTIVE), JobRow.id != job.id))
-            if any((p or {}).get("blob") == sha for p in others):
-                return False
-        return self.services.blobs.delete(sha)
+        return self.services.jobs.release_blob(job)
 
     # ---- the report ----
     def problems_csv(self, who: Principal, job_id: str) -> bytes:

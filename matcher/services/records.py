@@ -1,7 +1,7 @@
 """Records as people use them: create, read with visibility rules, upload media, pick a
 face, status, erasure. Every method takes the acting ``Principal``; the API stays thin.
 
-Visibility (invariant 4): a family sees only reports it created (anything else answers
+Visibility (invariant 4, docs/architecture.md): a family sees only reports it created (anything else answers
 404, so it cannot even learn that a record exists); shelter staff see children;
 reviewers and admins see both. Candidates and scores are never shown to families.
 """
@@ -9,15 +9,14 @@ reviewers and admins see both. Candidates and scores are never shown to families
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.errors import (
     ConflictError,
@@ -33,26 +32,28 @@ from matcher.errors import (
     NotFoundError,
     UnsupportedMediaError,
 )
+from matcher.faces.analyzer import Analyzer
+from matcher.faces.capacity import ModelCapacity
 from matcher.imaging import strip_metadata
-from matcher.ingest.persist import store_media, write_blobs
-from matcher.ingest.worker import PhotoResult, analyze_bytes, video_options
-from matcher.services.accounts import Principal
+from matcher.index.manager import IndexManager
+from matcher.ingest.analysis import PhotoResult, analyze_media, video_options
+from matcher.ingest.match_batcher import MatchBatcher
+from matcher.ingest.persist import MediaWriter, store_media
+from matcher.review.normalization import CohortSizes
+from matcher.services.access import SIDE_ROLES, WRITE_ROLES, load_record
 from matcher.services.erasure import erase_record
-from matcher.sightings.store import used_elsewhere as blob_in_use
 from matcher.store import index_state, repo
+from matcher.store.blobs import BlobStore
 from matcher.store.db import is_busy
-from matcher.store.models import (
+from matcher.store.tables import (
     Face,
     Media,
     Record,
     utcnow,
 )
-from matcher.types import FamilyStatus, RecordStatus, Role, Side
-from matcher.vectors import stack_bytes
+from matcher.types import FamilyStatus, Principal, RecordStatus, Role, Side
 
 log = logging.getLogger(__name__)
-SIDE_ROLES = {Side.REPORT: (Role.FAMILY, Role.REVIEWER, Role.ADMIN), Side.CHILD: (Role.SHELTER, Role.REVIEWER, Role.ADMIN)}
-WRITE_ROLES = {Side.REPORT: (Role.FAMILY, Role.ADMIN), Side.CHILD: (Role.SHELTER, Role.ADMIN)}
 
 
 @dataclass(frozen=True)
@@ -111,26 +112,33 @@ def public_record(session: Session, record: Record, principal: Principal) -> dic
 
 
 class RecordService:
-    def __init__(self, services) -> None:
-        self.services = services
+    """``match_after_upload(record_id)``: matching once a photo's faces are committed
+    (``deferrable_match`` in the wiring); ``log_erasures()``: the tombstones copied outside
+    DATA_DIR after each erasure (``DataProtection.log_erasures``)."""
 
-    # ---- access ----
-    def _load(self, session: Session, record_id: int, principal: Principal, write: bool = False) -> Record:
-        record = session.get(Record, record_id)
-        if record is None or record.status == "withdrawn":
-            raise NotFoundError(f"no record {record_id}")
-        allowed = (WRITE_ROLES if write else SIDE_ROLES)[record.side]
-        if principal.role not in allowed:
-            if principal.role == "family":
-                raise NotFoundError(f"no record {record_id}")
-            raise ForbiddenError(f"a {principal.role} account cannot {'change' if write else 'see'} {record.side} records")
-        if principal.role == "family" and record.owner_id != principal.user_id:
-            raise NotFoundError(f"no record {record_id}")
-        return record
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        blobs: BlobStore,
+        analyzer: Analyzer,
+        indexes: IndexManager,
+        writer: MediaWriter,
+        match_after_upload: Callable[[int], None],
+        log_erasures: Callable[[], int],
+        cohort_sizes: CohortSizes,
+    ) -> None:
+        self._sessions = sessions
+        self._cohort_sizes = cohort_sizes
+        self._blobs = blobs
+        self._analyzer = analyzer
+        self._indexes = indexes
+        self._writer = writer
+        self._match = match_after_upload
+        self._log_erasures = log_erasures
 
     def get(self, record_id: int, principal: Principal, side: str) -> dict:
-        with self.services.sessions() as session:
-            record = self._load(session, record_id, principal)
+        with self._sessions() as session:
+            record = load_record(session, record_id, principal)
             if record.side != side:
                 raise NotFoundError(f"no {side} {record_id}")
             return public_record(session, record, principal)
@@ -140,7 +148,7 @@ class RecordService:
         ``query``: number or name contains it, ignoring case."""
         if principal.role not in SIDE_ROLES[side]:
             raise ForbiddenError(f"a {principal.role} account cannot list {side} records")
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             select_ = select(Record).where(Record.side == side, Record.status != "withdrawn").order_by(Record.id)
             if principal.role == "family":
                 select_ = select_.where(Record.owner_id == principal.user_id)
@@ -156,7 +164,7 @@ class RecordService:
         if principal.role not in WRITE_ROLES[side]:
             raise ForbiddenError(f"a {principal.role} account cannot create {side} records")
         number = fields.pop("number", None) or f"{'R' if side == Side.REPORT else 'C'}-{dt.date.today():%Y%m%d}-{secrets.token_hex(3)}"
-        with self.services.sessions.begin() as session:
+        with self._sessions.begin() as session:
             if repo.get_record(session, side, number) is not None:
                 raise ConflictError(f"a {side} record numbered {number} already exists")
             record = repo.upsert_record(session, side, number, fields)
@@ -167,8 +175,8 @@ class RecordService:
             return public_record(session, record, principal)
 
     def update(self, principal: Principal, record_id: int, side: str, fields: dict) -> dict:
-        with self.services.sessions.begin() as session:
-            record = self._load(session, record_id, principal, write=True)
+        with self._sessions.begin() as session:
+            record = load_record(session, record_id, principal, write=True)
             if record.side != side:
                 raise NotFoundError(f"no {side} {record_id}")
             for key, value in fields.items():
@@ -178,8 +186,8 @@ class RecordService:
             return public_record(session, record, principal)
 
     def check_writable(self, principal: Principal, record_id: int, side: str) -> None:
-        with self.services.sessions() as session:
-            record = self._load(session, record_id, principal, write=True)
+        with self._sessions() as session:
+            record = load_record(session, record_id, principal, write=True)
             if record.side != side:
                 raise NotFoundError(f"no {side} {record_id}")
 
@@ -189,78 +197,43 @@ class RecordService:
         Anything that fails before the commit leaves no row behind (blobs are content-
         addressed; an unreferenced one is removed here). ``given``: the child's age in this
         photo as someone gave it (``services.uploads.GivenAge``), checked before any work."""
-        with self.services.sessions() as session:
-            record = self._load(session, record_id, principal, write=True)
+        with self._sessions() as session:
+            record = load_record(session, record_id, principal, write=True)
             if record.side != side:
                 raise NotFoundError(f"no {side} {record_id}")
             if record.status != "open":
                 raise InputError("this record is closed; it takes no new photos")
             known = repo.known_media(session, side, record.external_id)
-            age_at_photo, dated = given.resolve(record.birth_year or (record.birth_date.year if record.birth_date else None)) if given else (None, None)
-        svc = self.services
-        pack = svc.pack_info()
-        result = analyze_bytes(data, filename or "upload", svc.pipeline(), svc.limits, video_options(svc.settings, pack.name))
+            age_at_photo, dated = given.resolve(record.known_birth_year) if given else (None, None)
+        pack = self._analyzer.pack_info()
+        models = self._analyzer
+        result = analyze_media(data, filename or "upload", models.pipeline(), models.limits, video_options(models.settings, pack.name))
         if result.error_code is not None:
             raise _typed_error(result)
         if result.sha256 in known:
             raise InputError("this file is already part of the record")
         auto = side == Side.CHILD or result.kind == "video" or len(result.faces) == 1
-        written = {result.sha256, *(_sha(f.crop_jpeg) for f in result.faces)}
-        with svc.upload_journal.holding(written):  # a process killed before the commit: its blobs go at the next start
-            return self._store(principal, record_id, side, result, pack.name, filename, auto, age_at_photo, dated, written)
 
-    def _store(
-        self,
-        principal: Principal,
-        record_id: int,
-        side: str,
-        result: PhotoResult,
-        pack: str,
-        filename: str | None,
-        auto: bool,
-        age_at_photo,
-        dated,
-        written: set[str],
-    ) -> UploadOutcome:
-        """Blobs, then rows in one transaction, then index and match (``upload``'s second half)."""
-        svc = self.services
-        try:
-            write_blobs(svc.blobs, result)  # inside: a crop that fails to write (disk full) takes the original with it
-            with svc.sessions.begin() as session:
-                record = session.get(Record, record_id)
-                if record is None or record.status != "open":  # erased or closed while the photo was analysed
-                    raise NotFoundError(f"no record {record_id}") if record is None else InputError("this record is closed; it takes no new photos")
-                media, templates = store_media(session, record, result, pack, filename, auto_select=auto, age_at_photo=age_at_photo)
-                if dated is not None and media.taken_at is None:
-                    media.taken_at = dated  # the year given dates a photo that carries no date itself
-                repo.audit(session, principal.actor, principal.role, "media_upload", "media", str(media.id), record=record.id, faces=len(result.faces))
-                media_id = media.id
-                faces = _faces_of(session, media_id)
-        except BaseException:
-            self._delete_unreferenced(written)
-            raise
-        self._index(side, pack, templates)
+        def rows(session: Session) -> tuple[tuple[int, list[dict]], list[tuple[int, bytes]]]:
+            record = session.get(Record, record_id)
+            if record is None or record.status != "open":  # erased or closed while the photo was analysed
+                raise NotFoundError(f"no record {record_id}") if record is None else InputError("this record is closed; it takes no new photos")
+            media, templates = store_media(session, record, result, pack.name, filename, auto_select=auto, age_at_photo=age_at_photo)
+            if dated is not None and media.taken_at is None:
+                media.taken_at = dated  # the year given dates a photo that carries no date itself
+            repo.audit(session, principal.actor, principal.role, "media_upload", "media", str(media.id), record=record.id, faces=len(result.faces))
+            return (media.id, _faces_of(session, media.id)), templates
+
+        # a process killed before the commit: its blobs go at the next start; a failure: at once
+        (media_id, faces), templates = self._writer.write([result], rows, cleanup=True)
+        self._writer.index(side, pack.name, pack.embedding_dim, templates)
         if templates:
-            deferrable_match(svc, record_id)
+            self._match(record_id)
         return UploadOutcome(media_id, result.kind, faces, needs_pick=not auto and len(result.faces) > 1, warnings=result.warnings, age_at_photo=age_at_photo)
 
-    def _delete_unreferenced(self, hashes: set[str]) -> None:
-        """Delete blobs no media row, face crop or sighting (source or crop) points at any more."""
-        with self.services.sessions() as session:
-            for sha in hashes:
-                if not blob_in_use(session, sha):
-                    self.services.blobs.delete(sha)
-
-    def _index(self, side: str, pack: str, templates: list[tuple[int, bytes]]) -> None:
-        if not templates:
-            return
-        dim = self.services.pack_info(pack).embedding_dim
-        ids = np.array([t[0] for t in templates], np.int64)
-        self.services.indexes.add(side, pack, dim, ids, stack_bytes((t[1] for t in templates), dim))
-
     def media_faces(self, principal: Principal, record_id: int, media_id: int) -> list[dict]:
-        with self.services.sessions() as session:
-            record = self._load(session, record_id, principal)
+        with self._sessions() as session:
+            record = load_record(session, record_id, principal)
             media = session.get(Media, media_id)
             if media is None or media.record_id != record.id:
                 raise NotFoundError(f"no media {media_id} in this record")
@@ -268,10 +241,10 @@ class RecordService:
 
     def pick_face(self, principal: Principal, record_id: int, face_id: int) -> dict:
         """The family says which face in their photo is their child."""
-        info = self.services.pack_info()
+        info = self._analyzer.pack_info()
         pack = info.name
-        with self.services.sessions.begin() as session:
-            record = self._load(session, record_id, principal, write=True)
+        with self._sessions.begin() as session:
+            record = load_record(session, record_id, principal, write=True)
             face = session.get(Face, face_id)
             if face is None or face.media.record_id != record.id:
                 raise NotFoundError(f"no face {face_id} in this record")
@@ -291,30 +264,30 @@ class RecordService:
             repo.audit(session, principal.actor, principal.role, "face_pick", "face", str(face.id), record=record.id)
         # not remove/add by hand: a concurrent pick's changes must apply in commit order, which
         # catching up with the database's change log does (index.manager); then saved
-        self.services.index(side, pack)
-        self.services.indexes.save(side, pack)
-        deferrable_match(self.services, record_id)
+        self._indexes.get(side, pack, info.embedding_dim)
+        self._indexes.save(side, pack)
+        self._match(record_id)
         return {"face_id": face.id, "selected": True}
 
     def crop(self, principal: Principal, face_id: int) -> bytes:
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             face = session.get(Face, face_id)
             if face is None:
                 raise NotFoundError(f"no face {face_id}")
             if principal.role not in ("reviewer", "admin"):
-                self._load(session, face.media.record_id, principal)  # family: own report; shelter: children
+                load_record(session, face.media.record_id, principal)  # family: own report; shelter: children
             if principal.role in ("reviewer", "admin"):
                 repo.audit(session, principal.actor, principal.role, "crop_view", "face", str(face_id))
                 session.commit()
-            return self.services.blobs.get(face.crop_sha256)
+            return self._blobs.get(face.crop_sha256)
 
     def image(self, principal: Principal, media_id: int) -> bytes:
         """An original photo with all metadata (EXIF, GPS) stripped."""
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             media = session.get(Media, media_id)
             if media is None:
                 raise NotFoundError(f"no media {media_id}")
-            self._load(session, media.record_id, principal)
+            load_record(session, media.record_id, principal)
             if media.kind != "photo":
                 raise InputError("only photos can be viewed; videos are shown as face crops")
             if media.purged_at is not None:
@@ -322,18 +295,18 @@ class RecordService:
             if principal.role in ("reviewer", "admin"):
                 repo.audit(session, principal.actor, principal.role, "media_view", "media", str(media_id))
                 session.commit()
-            return strip_metadata(self.services.blobs.get(media.sha256), self.services.limits)
+            return strip_metadata(self._blobs.get(media.sha256), self._analyzer.limits)
 
     # ---- queries for staff tools ----
     def with_media_since(self, side: str, since: dt.datetime) -> list[int]:
         """Ids of one side's records that received media at or after ``since`` (to match them)."""
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             return list(session.scalars(select(Record.id).join(Media).where(Record.side == side, Media.received_at >= since).distinct()))
 
     def erase_target(self, record_id: int) -> dict | None:
         """What the admin erase form shows of a record (any side, withdrawn included; the caller
         has checked the admin role), or None."""
-        with self.services.sessions() as session:
+        with self._sessions() as session:
             r = session.get(Record, record_id)
             if r is None:
                 return None
@@ -342,16 +315,18 @@ class RecordService:
     # ---- erasure (services.erasure) ----
     def erase(self, principal: Principal, record_id: int, reason: str = "erased") -> dict:
         """Remove media files, faces, embeddings, index entries and candidates; keep a tombstone."""
-        return erase_record(self, principal, record_id, reason)
+        out = erase_record(self._sessions, self._indexes, self._writer, self._analyzer.pack_info(), self._cohort_sizes, principal, record_id, reason)
+        self._log_erasures()  # the tombstone outside DATA_DIR, re-applied by a restore
+        return out
 
 
-def deferrable_match(services, record_id: int) -> None:
+def deferrable_match(capacity: ModelCapacity, batcher: MatchBatcher, record_id: int) -> None:
     """Match a record whose photo is committed. When a concurrent matcher collided with this
     one (unique constraint) or the database stayed busy, the upload still succeeded: the
     record stays marked ``needs_match`` and the next matching run finishes it."""
-    services.capacity.release_early()  # the model work is done; matching does not hold a model slot
+    capacity.release_early()  # the model work is done; matching does not hold a model slot
     try:
-        services.match_batcher.match([record_id])  # now, or right after the run in progress (services.match_batcher)
+        batcher.match([record_id])  # now, or right after the run in progress (ingest.match_batcher)
     except Exception as exc:
         if not (isinstance(exc, IntegrityError) or is_busy(exc)):
             raise
@@ -374,10 +349,6 @@ def _faces_of(session: Session, media_id: int) -> list[dict]:
     ]
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 # a failed analysis's error code -> its typed error (each has its own HTTP status)
 MEDIA_ERRORS = {cls.code: cls for cls in (EmptyFileError, FileTooLargeError, ImageTooLargeError, UnsupportedMediaError, CorruptImageError, CorruptVideoError)}
 
@@ -386,4 +357,4 @@ def _typed_error(result: PhotoResult) -> MatcherError:
     return MEDIA_ERRORS.get(result.error_code, InputError)(result.error_message or "this file could not be used")
 
 
-__all__ = ["RecordService", "UploadOutcome", "report_status", "utcnow"]
+__all__ = ["RecordService", "UploadOutcome", "load_record", "report_status", "utcnow"]

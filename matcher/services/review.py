@@ -1,7 +1,7 @@
 """Review use cases: match records, the candidate queue (plain and filtered), one candidate
 with both records (audited), decisions, and the dicts reviewers see of candidates.
 
-Invariant 4: candidates, scores and evidence are for reviewers and admins only; callers
+Invariant 4 (docs/architecture.md): candidates, scores and evidence are for reviewers and admins only; callers
 (CLI, API, pages) check the role, and every candidate view and decision is audited here
 or in ``matcher.review.decisions``.
 """
@@ -20,7 +20,7 @@ from matcher.review.upkeep import refresh_cohorts
 from matcher.services import review_queue as rq
 from matcher.services.review_queue import FLAGS  # noqa: F401  (the pages' filter list)
 from matcher.store import repo
-from matcher.store.models import Candidate, Decision, Face, Record
+from matcher.store.tables import Candidate, Decision, Face, Record
 from matcher.types import CandidateKind, CandidateStatus, MediaKind, Role, Side
 
 RECORD_FIELDS = ("side", "external_id", "name", "sex", "birth_year", "shelter", "event_on", "event_at", "languages", "notes", "status")
@@ -48,6 +48,9 @@ def record_dict(record: Record) -> dict:
 
 
 class ReviewService:
+    """Takes the wiring whole: the matching engine it runs (``review.runs.match_pending``,
+    ``review.upkeep.refresh_cohorts``) reads the settings, sessions, packs and indexes from it."""
+
     def __init__(self, services) -> None:
         self.services = services
 
@@ -95,7 +98,7 @@ class ReviewService:
             rows.sort(key=lambda r: -r["score"])
         return rows
 
-    # ---- the queue by report (issue 17) ----
+    # ---- the queue by report: each open report with its shortlist ----
     def _ranking(self) -> tuple[int, bool, bool]:
         s = self.services.settings
         return s.shortlist, s.age_ranking, s.name_ranking

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from matcher.review.calibration import in_words
 from matcher.review.names import compare_names
 from matcher.review.ranking import Ranked, order, queue_key, shortlist
-from matcher.store.models import Candidate, Record
+from matcher.store.tables import Candidate, Record
 from matcher.types import CandidateKind
 
 # evidence flags a reviewer can filter the queue by (set by ``matcher.review.age``)

@@ -24,7 +24,7 @@ from matcher.store import repo
 from matcher.types import RankScore
 
 if TYPE_CHECKING:  # for annotations only: the container imports this module
-    from matcher.services.container import AnalyzedImage
+    from matcher.faces.analyzer import AnalyzedImage
 
 
 @dataclass(frozen=True)

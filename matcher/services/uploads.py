@@ -2,7 +2,7 @@
 the family pages: a photo is analysed and stored at once; a video (up to its own, larger
 limit) goes to a background job once the record is known to be writable.
 
-A photo's analysis runs in the bounded model pool (``services.capacity``): when the pool
+A photo's analysis runs in the bounded model pool (``faces.capacity``): when the pool
 and its queue are full the upload is refused with ``ServiceBusy`` (503 + Retry-After)
 before anything is stored. A full disk while storing is a ``StorageFullError`` (507);
 ``RecordService.upload`` has then removed what it wrote, so nothing is half-stored."""
@@ -10,17 +10,31 @@ before anything is stored. A full disk while storing is a ``StorageFullError`` (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from matcher.errors import FileTooLargeError, StorageFullError
+from matcher.faces.capacity import ModelCapacity
 from matcher.imaging import sniff_format
-from matcher.services.accounts import Principal
-from matcher.services.jobs import Job
-from matcher.services.photo_age import GivenAge
-from matcher.services.records import UploadOutcome
-from matcher.store.db import is_disk_full
+from matcher.ingest.photo_age import GivenAge
+from matcher.jobs.queue import Job, JobService
+from matcher.services.records import RecordService, UploadOutcome
+from matcher.settings import Settings
+from matcher.store.db import DISK_FULL_MESSAGE, is_disk_full
+from matcher.types import Principal
 from matcher.video import sniff_video
 
-DISK_FULL_MESSAGE = "The server's storage is full, so the file was not stored (nothing was kept). The operator has to free space; please try again later."
+
+class UploadServices(Protocol):
+    """What an upload uses of the wiring (``matcher.container.Services`` has it)."""
+
+    settings: Settings
+
+    @property
+    def capacity(self) -> ModelCapacity: ...
+    @property
+    def jobs(self) -> JobService: ...
+    @property
+    def records(self) -> RecordService: ...
 
 
 @dataclass(frozen=True)
@@ -31,7 +45,9 @@ class Received:
     job: Job | None = None
 
 
-def receive_media(services, who: Principal, record_id: int, side: str, data: bytes, filename: str | None, given: GivenAge | None = None) -> Received:
+def receive_media(
+    services: UploadServices, who: Principal, record_id: int, side: str, data: bytes, filename: str | None, given: GivenAge | None = None
+) -> Received:
     """Store a photo (analysed now) or queue a video; blocking, so async callers run it in a
     worker thread. ``given``: the child's age in it, if the uploader said."""
     settings = services.settings

@@ -1,4 +1,4 @@
-"""Sightings (issue 16): sweep footage or field photos for missing children.
+"""Sightings: sweep footage or field photos for missing children (docs/sightings.md).
 
 A sweep searches every face track of a video (or every face of a photo) against the open
 reports and/or the registered children with the ranking used everywhere else; a track

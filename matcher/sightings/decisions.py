@@ -4,7 +4,7 @@ transitions, same two-person rule), audited, with what is particular to a sighti
 * confirming records where and when the child was seen; it does **not** close the record
   (the child is not found yet) and the family's status does not change;
 * rejecting drops the crops at once and the source file when no other sighting needs it
-  (``sightings.store.release_rejected``).
+  (``sightings.persist.release_rejected``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from matcher.errors import NotFoundError
 from matcher.review.decisions import next_status
-from matcher.sightings.store import release_rejected
+from matcher.sightings.persist import release_rejected
 from matcher.store import repo
-from matcher.store.models import Sighting, SightingDecision, SightingSource
+from matcher.store.tables import Sighting, SightingDecision, SightingSource
 from matcher.types import CandidateStatus, Role, Verdict
 
 

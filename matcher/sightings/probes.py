@@ -1,7 +1,7 @@
 """A swept file -> *probes*: the face tracks of a video, or the faces of a field photo.
 
 Nothing here stores anything: the probes live in memory for the sweep and only those that
-become sightings are ever written (``sightings.store``). Videos go through the same
+become sightings are ever written (``sightings.persist``). Videos go through the same
 ``analyze_video`` as uploads (sampling, tracking, best faces per track); photos through the
 photo pipeline with the same decoding limits.
 """
@@ -18,6 +18,7 @@ import numpy as np
 from matcher.errors import EmptyFileError, FileTooLargeError, UnsupportedMediaError
 from matcher.faces.types import Box, DetectedFace
 from matcher.imaging import sniff_format
+from matcher.sightings.needs import SightingServices
 from matcher.types import MediaKind
 from matcher.video import VideoOptions, analyze_video, sniff_video
 from matcher.video.decode import SEND_INSTEAD
@@ -138,7 +139,7 @@ def check_upload(data: bytes, settings) -> None:
         raise FileTooLargeError(f"Photos are limited to {settings.max_upload_mb:g} MB.")
 
 
-def read_footage(services, data: bytes, pack: str | None = None, progress: Callable[[int, int], None] | None = None) -> Footage:
+def read_footage(services: SightingServices, data: bytes, pack: str | None = None, progress: Callable[[int, int], None] | None = None) -> Footage:
     """Probes of one file. Raises a typed ``InputError`` for an empty, oversized or
     unreadable file (the caller reports it per file and goes on). ``progress(done, total)``:
     frames analysed out of about how many (a photo counts as one)."""

@@ -3,11 +3,11 @@ decide, and serve a sighting's crops and source video to reviewers.
 
 A sweep (``sweep``) reads the file into probes in memory (``sightings.probes``), then in one
 transaction searches them (``sightings.sweep``), writes the sightings that are new
-(``sightings.store``) and audits it as a search; when a concurrent sweep of the same file
+(``sightings.persist``) and audits it as a search; when a concurrent sweep of the same file
 committed first (a unique source or sighting), the transaction runs again and finds what that
 one stored, and blobs are only deleted when no row uses them. Callers (CLI, API, pages, the ``sweep`` job)
 have checked the role: sightings, like candidates, are for reviewers and admins only
-(invariant 4), and every view and decision is audited.
+(invariant 4, docs/architecture.md), and every view and decision is audited.
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ from matcher.errors import InputError, NotFoundError
 from matcher.imaging import strip_metadata
 from matcher.review.ranking import queue_key
 from matcher.services.review import record_dict
-from matcher.sightings import store
+from matcher.sightings import persist
 from matcher.sightings.decisions import decide_sighting
+from matcher.sightings.needs import SightingServices
+from matcher.sightings.persist import SourceMeta
 from matcher.sightings.probes import Footage, check_upload, read_footage
-from matcher.sightings.store import SourceMeta
 from matcher.sightings.sweep import ProbeResult, make_gate, plan_sightings, search_probes
 from matcher.store import repo
 from matcher.store.db import is_busy
-from matcher.store.models import Record, Sighting, SightingDecision, SightingFace, SightingSource
+from matcher.store.tables import Record, Sighting, SightingDecision, SightingFace, SightingSource
 from matcher.types import CandidateKind, CandidateStatus, MediaKind, Role, Side
 
 SIDES = {"reports": [Side.REPORT], "children": [Side.CHILD], "both": [Side.REPORT, Side.CHILD]}
@@ -168,7 +169,7 @@ def in_record_order(s: Sighting) -> tuple:
 
 
 class SightingService:
-    def __init__(self, services) -> None:
+    def __init__(self, services: SightingServices) -> None:
         self.services = services
 
     # ---- sweeping ----
@@ -245,7 +246,7 @@ class SightingService:
         if not hashes:
             return
         with self.services.sessions() as session:
-            gone = store.unreferenced(session, hashes)
+            gone = persist.unreferenced(session, hashes)
         for sha in gone:
             self.services.blobs.delete(sha)
 
@@ -259,20 +260,20 @@ class SightingService:
             session, svc, footage.probes, sides, top_k, gate, meta.taken_on or (footage.taken_at.date() if footage.taken_at else None), pack
         )
         plans = plan_sightings(results)
-        known = store.existing(session, footage.sha256, (p.record_id for p in plans))
+        known = persist.existing(session, footage.sha256, (p.record_id for p in plans))
         fresh = [p for p in plans if p.record_id not in known]
         numbers = {p.record_id: p.number for p in plans}
         sightings = [{**self._brief(s, numbers[s.record_id]), "new": False} for s in known.values()]
         if fresh:
-            crops = {p.record_id: store.choose_crops(session, p, info.name, info.embedding_dim) for p in fresh}
-            _, created = store.put_blobs(svc.blobs, [data])  # the original first, then the crops (invariant 2)
+            crops = {p.record_id: persist.choose_crops(session, p, info.name, info.embedding_dim) for p in fresh}
+            _, created = persist.put_blobs(svc.blobs, [data])  # the original first, then the crops (invariant 2, docs/architecture.md)
             new_blobs += created
-            source = store.source_row(session, footage, meta)
-            source_info = store.source_dict(footage, meta)
+            source = persist.source_row(session, footage, meta)
+            source_info = persist.source_dict(footage, meta)
             for plan in fresh:
-                hashes, created = store.put_blobs(svc.blobs, [c.jpeg for c in crops[plan.record_id]])
+                hashes, created = persist.put_blobs(svc.blobs, [c.jpeg for c in crops[plan.record_id]])
                 new_blobs += created
-                row = store.add_sighting(session, source, plan, gate, crops[plan.record_id], hashes, meta, source_info)
+                row = persist.add_sighting(session, source, plan, gate, crops[plan.record_id], hashes, meta, source_info)
                 sightings.append({**self._brief(row, plan.number), "new": True})
         kept = {p.id for plan in plans for p, _ in plan.matches}
         return {
@@ -298,7 +299,7 @@ class SightingService:
 
     def submit(self, who, data: bytes, file_name: str | None, side: str, top_k: int = 5, taken_on: dt.date | None = None, place: str | None = None):
         """A sweep as background work: the file is stored as a blob first, then the job is queued
-        (``services.jobs``; the ``sweep`` kind in ``services.job_kinds``). The blob is deleted
+        (``jobs.queue``; the ``sweep`` kind in ``jobs.kinds``). The blob is deleted
         after the sweep unless a sighting keeps it."""
         sides_of(side)
         check_upload(data, self.services.settings)  # a wrong file is refused now, not in the job

@@ -30,9 +30,10 @@ from matcher.review.ranking import Ranked, shortlist
 from matcher.review.templates import load_records, load_templates
 from matcher.review.upkeep import current_calibration
 from matcher.services.search import Ranking, search_records
+from matcher.sightings.needs import SightingServices
 from matcher.sightings.probes import Probe
 from matcher.store import repo
-from matcher.store.models import Embedding, Face, Media, Record
+from matcher.store.tables import Embedding, Face, Media, Record
 from matcher.types import RecordStatus, Side
 
 EXTRA = 10  # neighbours fetched beyond top_k, so closed records dropped afterwards leave a full list
@@ -122,7 +123,7 @@ def open_records_with_faces(session: Session, side: str, pack: str) -> int:
     )
 
 
-def make_gate(session: Session, services, sides: list[str], pack: str | None = None) -> Gate:
+def make_gate(session: Session, services: SightingServices, sides: list[str], pack: str | None = None) -> Gate:
     settings = services.settings
     info = services.pack_info(pack)
     ranking = Ranking.from_settings(settings, info)
@@ -164,7 +165,14 @@ def source_check(record: Record, taken_on: dt.date | None) -> tuple[bool | None,
 
 
 def search_probes(
-    session: Session, services, probes: tuple[Probe, ...], sides: list[str], top_k: int, gate: Gate, taken_on: dt.date | None = None, pack: str | None = None
+    session: Session,
+    services: SightingServices,
+    probes: tuple[Probe, ...],
+    sides: list[str],
+    top_k: int,
+    gate: Gate,
+    taken_on: dt.date | None = None,
+    pack: str | None = None,
 ) -> list[ProbeResult]:
     """Each probe's ranked hits on each side, the queue rule applied. Reads only."""
     out = []

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from matcher.store.tables import Face, Media, SightingFace, SightingSource
+
 # plain SQL, so the same text runs on a live session, a SQLite backup file and a PostgreSQL
 # snapshot; a table missing from an older schema is skipped
 QUERIES = {
@@ -15,7 +20,7 @@ QUERIES = {
     "sighting_sources": "SELECT sha256 FROM sighting_sources",
     "sighting_faces": "SELECT crop_sha256 FROM sighting_faces",
 }
-# background work that holds a blob until it runs (``services.jobs``: payload["blob"])
+# background work that holds a blob until it runs (``jobs.queue``: payload["blob"])
 JOBS = "SELECT payload FROM jobs WHERE state IN ('queued', 'running')"
 
 
@@ -38,3 +43,14 @@ def referenced(execute, tables: set[str]) -> set[str]:
     if "jobs" in tables:
         out |= job_blobs(r[0] for r in execute(JOBS))
     return out
+
+
+def in_use(session: Session, sha256: str) -> bool:
+    """Whether any row still points at this blob (media, face crop, sighting source or crop)."""
+    checks = (
+        select(func.count()).select_from(Media).where(Media.sha256 == sha256),
+        select(func.count()).select_from(Face).where(Face.crop_sha256 == sha256),
+        select(func.count()).select_from(SightingSource).where(SightingSource.sha256 == sha256),
+        select(func.count()).select_from(SightingFace).where(SightingFace.crop_sha256 == sha256),
+    )
+    return any(session.scalar(q) for q in checks)

@@ -1,6 +1,6 @@
 """Content-addressed blob store: ``root/ab/cd/<sha256>``, written atomically, sealed.
 
-Blobs are written before the rows that point at them (invariant 2): a crash can leave an
+Blobs are written before the rows that point at them (invariant 2, docs/architecture.md): a crash can leave an
 unreferenced blob (harmless, collectable by ``matcher fsck``) but never a row without its
 bytes. The address is the sha256 of the *plaintext*; with a key file the bytes on disk are
 AES-GCM sealed (``matcher.store.crypto``), bound to that address. Clear-text blobs (a data

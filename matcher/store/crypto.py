@@ -26,6 +26,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from matcher.errors import BlobIntegrityError, DataKeyError
@@ -68,8 +69,6 @@ def seal(plaintext: bytes, sha256: str, key: bytes) -> bytes:
 
 def open_sealed(blob: bytes, sha256: str, key: bytes) -> bytes:
     header, nonce = blob[:HEADER_BYTES], blob[HEADER_BYTES:PREFIX_BYTES]
-    from cryptography.exceptions import InvalidTag
-
     try:
         return AESGCM(key).decrypt(nonce, blob[PREFIX_BYTES:], header + sha256.encode())
     except InvalidTag:

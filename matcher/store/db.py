@@ -18,12 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from matcher.errors import DatabaseBusy
+from matcher.errors import ConflictError, DatabaseBusy, MatcherError, StorageFullError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 T = TypeVar("T")
@@ -31,6 +34,11 @@ T = TypeVar("T")
 PG_RETRY_STATES = frozenset({"40001", "40P01", "55P03"})
 SQLITE_BUSY_WORDS = ("database is locked", "database table is locked", "database is busy")
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+BUSY_MESSAGE = "The database is busy right now; nothing was changed. Please try again in a few seconds."
+DISK_FULL_MESSAGE = "The server's storage is full, so the file was not stored (nothing was kept). The operator has to free space; please try again later."
+COLLISION_MESSAGE = "This collided with another change made at the same moment; nothing was changed. Please try again."
+# what the database driver and the file system raise that ``storage_error`` may translate
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, SATimeoutError, OSError)
 
 
 def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
@@ -88,12 +96,26 @@ def is_disk_full(exc: BaseException) -> bool:
             return True
         if isinstance(e, DBAPIError):
             e = e.orig or e
-        text = str(e).lower()
-        if type(e).__name__ == "OperationalError" and ("database or disk is full" in text or "no space left" in text):
+        message = str(e).lower()
+        if type(e).__name__ == "OperationalError" and ("database or disk is full" in message or "no space left" in message):
             return True
         if getattr(e, "sqlstate", None) == "53100":  # PostgreSQL disk_full
             return True
     return False
+
+
+def storage_error(exc: BaseException) -> MatcherError | None:
+    """The store's errors as a person meets them (``errors.py`` classes, each with its HTTP
+    status): a busy database (``DatabaseBusy``, 503), a full disk (``StorageFullError``,
+    507), two concurrent changes colliding on a unique constraint (``ConflictError``, 409).
+    None for anything else: a bug, not the person's to fix (the API answers 500)."""
+    if is_busy(exc):
+        return DatabaseBusy(BUSY_MESSAGE)
+    if is_disk_full(exc):
+        return StorageFullError(DISK_FULL_MESSAGE)
+    if isinstance(exc, IntegrityError):
+        return ConflictError(COLLISION_MESSAGE)
+    return None
 
 
 def retrying(work: Callable[[], T], attempts: int = 4, pause_s: float = 0.05) -> T:
@@ -106,14 +128,12 @@ def retrying(work: Callable[[], T], attempts: int = 4, pause_s: float = 0.05) ->
             if not is_busy(exc):
                 raise
             if attempt == attempts - 1:
-                raise DatabaseBusy("The database is busy right now; nothing was changed. Please try again in a few seconds.") from exc
+                raise DatabaseBusy(BUSY_MESSAGE) from exc
             time.sleep(pause_s * (2**attempt) * (0.5 + random.random()))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def alembic_config(engine: Engine):
-    from alembic.config import Config
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -122,8 +142,6 @@ def alembic_config(engine: Engine):
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the latest revision (idempotent)."""
-    from alembic import command
-
     with engine.begin() as connection:
         config = alembic_config(engine)
         config.attributes["connection"] = connection
@@ -132,3 +150,14 @@ def migrate(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def schema_revision(engine: Engine, head: str | None = None) -> tuple[str | None, str]:
+    """``(current, head)``: the schema revision the database is at (after a ``SELECT 1`` that
+    proves it answers) and the newest one this code knows (``head``, when already read)."""
+    if head is None:
+        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return current, head

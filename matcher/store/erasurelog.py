@@ -6,7 +6,7 @@ restored. ``matcher restore`` re-applies every tombstone of this log that the re
 database lacks. The log holds no names or photos: side, record number, erasure time and
 content hashes (what the ``erasures`` table holds). Lines are appended after the erasure
 commits; a crash before that is caught up from the table by the start-up sweep
-(``services.fsck.sync_erasure_log``).
+(``protection.fsck.sync_erasure_log``).
 """
 
 from __future__ import annotations

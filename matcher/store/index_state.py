@@ -32,9 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import case, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from matcher.store.models import Embedding, Face, IndexGeneration, Media, Record
+from matcher.store.tables import Embedding, Face, IndexGeneration, Media, Record
 from matcher.vectors import stack_bytes
 
 _TABLE = IndexGeneration.__table__
@@ -119,9 +121,9 @@ def _insert_missing(session: Session, side: str, pack: str) -> None:
     dialect = session.get_bind().dialect.name
     values = {"side": side, "pack": pack, "generation": 0, "max_face_id": 0, "removals": 0, "changes": [], "changes_from": 0}
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        insert = pg_insert
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        insert = sqlite_insert
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         session.execute(_TABLE.insert().values(**values))
         return

@@ -1,7 +1,7 @@
 """A journal of uploads in flight, so a process killed between writing an upload's blobs
 and committing its rows leaves nothing behind once the service starts again.
 
-Blobs are written before the rows that point at them (invariant 2). A SIGKILL in between
+Blobs are written before the rows that point at them (invariant 2, docs/architecture.md). A SIGKILL in between
 leaves blobs no row points at. Before writing them, an upload writes a small journal file
 (``DATA_DIR/inflight/<host>-<pidns>-<pid>-<start>-<random>.json``) naming their hashes, and
 removes it once its transaction committed or it cleaned up after a failure. At start-up

@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from matcher.store import auditchain
-from matcher.store.models import AuditChain, AuditEvent, Embedding, Erasure, Face, Media, Record, utcnow
+from matcher.store.tables import AuditChain, AuditEvent, Embedding, Erasure, Face, Media, Record, utcnow
 from matcher.types import Side
 from matcher.vectors import stack_bytes
 

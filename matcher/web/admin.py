@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from matcher.api.deps import Id, get_services
+from matcher.api.deps import Id, ServicesDep
+from matcher.container import Services
 from matcher.errors import ConflictError, MatcherError, NotFoundError
-from matcher.services.container import Services
 from matcher.types import USER_ROLES, RecordStatus
 from matcher.web.common import ADMIN, IMG_HEADERS, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
@@ -30,18 +30,18 @@ def _users_page(request: Request, s: WebSession, svc: Services, status: int = 20
 
 
 @router.get("/admin/users")
-def users_page(request: Request, s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+def users_page(svc: ServicesDep, request: Request, s: WebSession = Depends(ADMIN)) -> Response:
     return _users_page(request, s, svc)
 
 
 @router.post("/admin/users")
 def add_user(
+    svc: ServicesDep,
     request: Request,
     name: str = Form(""),
     user_role: str = Form(""),
     csrf: str = Form(""),
     s: WebSession = Depends(ADMIN),
-    svc: Services = Depends(get_services),
 ) -> Response:
     check_csrf(s, csrf)
     tr = language(request)
@@ -59,7 +59,7 @@ def add_user(
 
 @router.post("/admin/tokens")
 def create_token(
-    request: Request, user: str = Form(""), days: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)
+    svc: ServicesDep, request: Request, user: str = Form(""), days: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN)
 ) -> Response:
     check_csrf(s, csrf)
     tr = language(request)
@@ -83,7 +83,7 @@ def create_token(
 
 
 @router.post("/admin/tokens/{token_id}/revoke")
-def revoke_token(request: Request, token_id: Id, csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+def revoke_token(svc: ServicesDep, request: Request, token_id: Id, csrf: str = Form(""), s: WebSession = Depends(ADMIN)) -> Response:
     check_csrf(s, csrf)
     svc.accounts.revoke_token(token_id, s.principal.actor)
     s.flash.append(language(request).gettext("Token %(id)s revoked.") % {"id": token_id})
@@ -93,12 +93,12 @@ def revoke_token(request: Request, token_id: Id, csrf: str = Form(""), s: WebSes
 # ---- audit log ----
 @router.get("/admin/audit")
 def audit_page(
+    svc: ServicesDep,
     request: Request,
     actor: str = Query("", max_length=128),
     action: str = Query("", max_length=32),
     limit: int = Query(200, ge=1, le=5000),
     s: WebSession = Depends(ADMIN),
-    svc: Services = Depends(get_services),
 ) -> Response:
     events = svc.audit.latest(actor.strip() or None, action.strip() or None, limit)
     chain = svc.protection.audit_status()  # the whole chain at most every 5 minutes, new rows at every view
@@ -107,7 +107,7 @@ def audit_page(
 
 # ---- erasure ----
 @router.get("/admin/erase")
-def erase_form(request: Request, record: str = Query("", max_length=20), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+def erase_form(svc: ServicesDep, request: Request, record: str = Query("", max_length=20), s: WebSession = Depends(ADMIN)) -> Response:
     target = None
     if record.strip().isdigit() and 1 <= int(record) <= 2**62:
         found = svc.records.erase_target(int(record))
@@ -118,9 +118,7 @@ def erase_form(request: Request, record: str = Query("", max_length=20), s: WebS
 
 
 @router.post("/admin/erase/{record_id}")
-async def erase(
-    request: Request, record_id: Id, confirm: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)
-) -> Response:
+async def erase(svc: ServicesDep, request: Request, record_id: Id, confirm: str = Form(""), csrf: str = Form(""), s: WebSession = Depends(ADMIN)) -> Response:
     check_csrf(s, csrf)
     tr = language(request)
     found = svc.records.erase_target(record_id)
@@ -142,7 +140,7 @@ async def erase(
 
 # ---- model health ----
 @router.get("/admin/health")
-def health_page(request: Request, s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+def health_page(svc: ServicesDep, request: Request, s: WebSession = Depends(ADMIN)) -> Response:
     summary = svc.health.summary()
     threshold = svc.health.strong_threshold()
     return render(
@@ -158,10 +156,10 @@ def health_page(request: Request, s: WebSession = Depends(ADMIN), svc: Services 
 
 
 @router.get("/admin/health/scores.png")
-def scores_plot(s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+def scores_plot(svc: ServicesDep, s: WebSession = Depends(ADMIN)) -> Response:
     return Response(svc.health.scores_png(), media_type="image/png", headers=IMG_HEADERS)
 
 
 @router.get("/admin/health/impostors.png")
-def impostor_plot(s: WebSession = Depends(ADMIN), svc: Services = Depends(get_services)) -> Response:
+def impostor_plot(svc: ServicesDep, s: WebSession = Depends(ADMIN)) -> Response:
     return Response(svc.health.impostors_png(), media_type="image/png", headers=IMG_HEADERS)

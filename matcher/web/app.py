@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from matcher.errors import MatcherError
-from matcher.web import admin, family, images, language, review, shelter, sightings, signin
+from matcher.web import admin, family, images, language, reviewer, shelter, sightings, signin
 from matcher.web.common import HERE, PageForbidden, SignInNeeded, is_page, redirect, render, store
 from matcher.web.common import language as language_of
 from matcher.web.cookies import COOKIE, SessionStore
@@ -29,7 +29,7 @@ def mount_pages(app: FastAPI) -> None:
     app.state.catalogues = Catalogues()  # every language's catalogue, compiled in memory now
     app.state.web_sessions = SessionStore(app.state.services)  # rows in the database: shared by workers, kept across restarts
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (signin, language, images, review, family, shelter, admin, sightings):
+    for module in (signin, language, images, reviewer, family, shelter, admin, sightings):
         app.include_router(module.router)
     json_handler = app.exception_handlers.get(MatcherError)
 

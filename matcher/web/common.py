@@ -15,12 +15,11 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
-from matcher.api.deps import get_services
-from matcher.services.container import Services
+from matcher.api.deps import ServicesDep
 from matcher.types import Role
 from matcher.web.cookies import COOKIE, SessionStore, WebSession, same
 from matcher.web.i18n import LANG_COOKIE, LANGUAGES, Language, choose
-from matcher.web.messages import error_words, problem_words, rate_words
+from matcher.web.messages import error_words, problem_words, rate_words, value_words
 
 HERE = Path(__file__).parent
 PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -88,8 +87,6 @@ def _date(ctx, value, style: str = "medium") -> str:
 @pass_context
 def _words(ctx, value: str | None) -> str:
     """A stored enum value in words of the page's language (``under review``, ``awaiting_second``...)."""
-    from matcher.web.messages import value_words
-
     return value_words(ctx["lang"], value)
 
 
@@ -122,7 +119,7 @@ def store(request: Request) -> SessionStore:
     return request.app.state.web_sessions
 
 
-def current(request: Request, svc: Services = Depends(get_services)) -> WebSession | None:
+def current(svc: ServicesDep, request: Request) -> WebSession | None:
     s = store(request).get(request.cookies.get(COOKIE))
     if s is None:
         return None

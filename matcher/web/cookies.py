@@ -2,7 +2,7 @@
 
 The cookie holds only a random session id (32 bytes, URL-safe); the signed-in principal,
 the session's CSRF token and its one-time messages live server-side in the database
-(``services.web_sessions``), so a restart or a second API worker keeps everyone signed in.
+(``store.web_sessions``), so a restart or a second API worker keeps everyone signed in.
 The bearer token a person pasted is checked once with ``authenticate`` and is never
 stored. Each request re-checks the token (``AccountService.still_valid``), so revoking a
 token, its expiry or disabling the account ends the web session too.
@@ -14,7 +14,8 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from matcher.services.accounts import Principal
+from matcher.container import Services
+from matcher.types import Principal
 
 COOKIE = "matcher_session"
 PRE_COOKIE = "matcher_signin"  # double-submit CSRF token for the sign-in form (no session yet)
@@ -47,9 +48,9 @@ class WebSession:
 
 
 class SessionStore:
-    """The pages' view of ``services.web_sessions`` (no database access here)."""
+    """The pages' view of ``store.web_sessions`` (no database access here)."""
 
-    def __init__(self, services) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
 
     @property

@@ -9,9 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from matcher.api.deps import Id, get_services
+from matcher.api.deps import Id, ServicesDep
 from matcher.api.schemas import ReportIn
-from matcher.services.container import Services
 from matcher.types import FamilyStatus, Side
 from matcher.web.common import FAMILY, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
@@ -46,7 +45,7 @@ def _report_fields(form: dict, tr: Language) -> tuple[dict | None, list[str]]:
 
 
 @router.get("/my")
-def family_home(request: Request, s: WebSession = Depends(FAMILY), svc: Services = Depends(get_services)) -> Response:
+def family_home(svc: ServicesDep, request: Request, s: WebSession = Depends(FAMILY)) -> Response:
     reports = svc.records.list(s.principal, Side.REPORT, 200)
     return render(request, "family_home.html", s, reports=reports)
 
@@ -57,7 +56,7 @@ def new_report_form(request: Request, s: WebSession = Depends(FAMILY)) -> Respon
 
 
 @router.post("/my/new")
-async def new_report(request: Request, s: WebSession = Depends(FAMILY), svc: Services = Depends(get_services)) -> Response:
+async def new_report(svc: ServicesDep, request: Request, s: WebSession = Depends(FAMILY)) -> Response:
     tr = language(request)
     form = await request.form()
     check_csrf(s, str(form.get("csrf", "")))
@@ -76,7 +75,7 @@ async def new_report(request: Request, s: WebSession = Depends(FAMILY), svc: Ser
 
 
 @router.get("/my/reports/{report_id}")
-def report_page(request: Request, report_id: Id, s: WebSession = Depends(FAMILY), svc: Services = Depends(get_services)) -> Response:
+def report_page(svc: ServicesDep, request: Request, report_id: Id, s: WebSession = Depends(FAMILY)) -> Response:
     report = svc.records.get(report_id, s.principal, Side.REPORT)  # 404 unless it is this family's own
     groups = []
     for m in report["media"]:
@@ -88,7 +87,7 @@ def report_page(request: Request, report_id: Id, s: WebSession = Depends(FAMILY)
 
 
 @router.post("/my/reports/{report_id}/media")
-async def add_media(request: Request, report_id: Id, s: WebSession = Depends(FAMILY), svc: Services = Depends(get_services)) -> Response:
+async def add_media(svc: ServicesDep, request: Request, report_id: Id, s: WebSession = Depends(FAMILY)) -> Response:
     tr = language(request)
     form = await request.form()
     check_csrf(s, str(form.get("csrf", "")))
@@ -108,7 +107,7 @@ async def add_media(request: Request, report_id: Id, s: WebSession = Depends(FAM
 
 
 @router.post("/my/reports/{report_id}/faces/{face_id}/pick")
-async def pick_face(request: Request, report_id: Id, face_id: Id, s: WebSession = Depends(FAMILY), svc: Services = Depends(get_services)) -> Response:
+async def pick_face(svc: ServicesDep, request: Request, report_id: Id, face_id: Id, s: WebSession = Depends(FAMILY)) -> Response:
     form = await request.form()
     check_csrf(s, str(form.get("csrf", "")))
     await run_in_threadpool(svc.records.pick_face, s.principal, report_id, face_id)

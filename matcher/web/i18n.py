@@ -3,7 +3,7 @@
 
 * Strings are marked in the templates (``{{ _("...") }}``, ``{% trans %}``) and in the page
   modules (``tr.gettext("...")``), extracted with ``pybabel extract`` (``babel.cfg``) into
-  ``messages.pot`` and merged into each catalogue with ``pybabel update`` (README, "Languages").
+  ``messages.pot`` and merged into each catalogue with ``pybabel update`` (docs/pages.md, "Languages").
 * The ``.po`` files are compiled in memory when the app starts (``Catalogues``): nothing is
   written into the installed package, and a catalogue that does not parse stops the start.
 * A person's language: their explicit choice (the switcher on every page, remembered in a

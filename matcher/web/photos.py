@@ -17,9 +17,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from matcher.api.uploads import read_upload
 from matcher.errors import InvalidFieldError, MatcherError
-from matcher.services.accounts import Principal
-from matcher.services.photo_age import FIRST_YEAR, MAX_AGE, GivenAge, parse_given_age
+from matcher.ingest.photo_age import FIRST_YEAR, MAX_AGE, GivenAge, parse_given_age
 from matcher.services.uploads import receive_media
+from matcher.types import Principal
 from matcher.web.i18n import Language
 from matcher.web.messages import error_message
 

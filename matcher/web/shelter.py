@@ -16,11 +16,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from matcher.api.deps import Id, get_services
+from matcher.api.deps import Id, ServicesDep
 from matcher.api.schemas import ChildIn
 from matcher.api.uploads import read_capped
 from matcher.errors import MatcherError
-from matcher.services.container import Services
 from matcher.types import Role, Side
 from matcher.web.common import SHELTER, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
@@ -83,11 +82,11 @@ def _owner_filter(s: WebSession) -> int | None:
 
 @router.get("/shelter")
 def shelter_home(
+    svc: ServicesDep,
     request: Request,
     q: str = Query("", max_length=128),
     page: int = Query(1, ge=1, le=100_000),
     s: WebSession = Depends(SHELTER),
-    svc: Services = Depends(get_services),
 ) -> Response:
     rows = svc.records.list(s.principal, Side.CHILD, PAGE + 1, (page - 1) * PAGE, owned_by=_owner_filter(s), query=q.strip() or None)
     return render(request, "shelter.html", s, children=rows[:PAGE], more=len(rows) > PAGE, page=page, q=q)
@@ -99,7 +98,7 @@ def new_child_form(request: Request, s: WebSession = Depends(SHELTER)) -> Respon
 
 
 @router.post("/shelter/children/new")
-async def new_child(request: Request, s: WebSession = Depends(SHELTER), svc: Services = Depends(get_services)) -> Response:
+async def new_child(svc: ServicesDep, request: Request, s: WebSession = Depends(SHELTER)) -> Response:
     tr = language(request)
     form = await request.form()
     check_csrf(s, str(form.get("csrf", "")))
@@ -120,14 +119,14 @@ async def new_child(request: Request, s: WebSession = Depends(SHELTER), svc: Ser
 
 
 @router.get("/shelter/children/{child_id}")
-def child_page(request: Request, child_id: Id, s: WebSession = Depends(SHELTER), svc: Services = Depends(get_services)) -> Response:
+def child_page(svc: ServicesDep, request: Request, child_id: Id, s: WebSession = Depends(SHELTER)) -> Response:
     child = svc.records.get(child_id, s.principal, Side.CHILD)
     faces = {m["id"]: svc.records.media_faces(s.principal, child_id, m["id"]) for m in child["media"] if m["faces"]}
     return render(request, "shelter_child.html", s, child=child, faces=faces, slots=SLOTS, form={})
 
 
 @router.post("/shelter/children/{child_id}/media")
-async def add_child_media(request: Request, child_id: Id, s: WebSession = Depends(SHELTER), svc: Services = Depends(get_services)) -> Response:
+async def add_child_media(svc: ServicesDep, request: Request, child_id: Id, s: WebSession = Depends(SHELTER)) -> Response:
     tr = language(request)
     form = await request.form()
     check_csrf(s, str(form.get("csrf", "")))
@@ -144,13 +143,13 @@ async def add_child_media(request: Request, child_id: Id, s: WebSession = Depend
 
 # ---- archive import ----
 @router.get("/shelter/import")
-def import_form(request: Request, s: WebSession = Depends(SHELTER), svc: Services = Depends(get_services)) -> Response:
+def import_form(svc: ServicesDep, request: Request, s: WebSession = Depends(SHELTER)) -> Response:
     return render(request, "shelter_import.html", s, max_mb=svc.settings.max_archive_mb, error=None, detail=None)
 
 
 @router.post("/shelter/import")
 async def import_upload(
-    request: Request, archive: UploadFile | None = File(None), csrf: str = Form(""), s: WebSession = Depends(SHELTER), svc: Services = Depends(get_services)
+    svc: ServicesDep, request: Request, archive: UploadFile | None = File(None), csrf: str = Form(""), s: WebSession = Depends(SHELTER)
 ) -> Response:
     check_csrf(s, csrf)
     tr = language(request)
@@ -174,7 +173,7 @@ async def import_upload(
 
 
 @router.get("/shelter/imports/{job_id}")
-def import_status(request: Request, job_id: str, s: WebSession = Depends(SHELTER), svc: Services = Depends(get_services)) -> Response:
+def import_status(svc: ServicesDep, request: Request, job_id: str, s: WebSession = Depends(SHELTER)) -> Response:
     job = svc.jobs.status(s.principal, job_id[:32])  # 404 unless this account started it (or admin)
     progress = job.get("progress") or {}
     done, total = int(progress.get("done") or 0), int(progress.get("total") or 0)
@@ -184,7 +183,7 @@ def import_status(request: Request, job_id: str, s: WebSession = Depends(SHELTER
 
 
 @router.get("/shelter/imports/{job_id}/problems.csv")
-def import_problems(job_id: str, s: WebSession = Depends(SHELTER), svc: Services = Depends(get_services)) -> Response:
+def import_problems(svc: ServicesDep, job_id: str, s: WebSession = Depends(SHELTER)) -> Response:
     data = svc.imports.problems_csv(s.principal, job_id[:32])
     headers = {"Content-Disposition": f'attachment; filename="import-problems-{job_id[:12]}.csv"', "Cache-Control": "no-store, private"}
     return Response(data, media_type="text/csv; charset=utf-8", headers=headers)

@@ -1,10 +1,10 @@
-"""Reviewers' pages for sightings (issue 16): the list, one sighting (its best frames, the
+"""Reviewers' pages for sightings (docs/sightings.md): the list, one sighting (its best frames, the
 record, the source, and an HTML5 player that starts where the child is seen), decisions,
 and the stored original streamed with ``Range`` support (reviewers and admins only,
 ``no-store``). Every view and decision goes through ``services.sightings`` (audited).
 
 A decision is recorded only when the form says it was confirmed (``sure=yes``): the page's
-script asks in place; without it, the first post answers a confirm page (issue 13).
+script asks in place; without it, the first post answers a confirm page.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 
-from matcher.api.deps import Id, get_services
+from matcher.api.deps import Id, ServicesDep
 from matcher.api.routes.sightings import is_first_request, ranged_response
-from matcher.services.container import Services
 from matcher.types import CandidateStatus
 from matcher.web.common import IMG_HEADERS, PAGE_CSP, REVIEW, check_csrf, language, redirect, render
 from matcher.web.cookies import WebSession
@@ -39,17 +38,17 @@ def sighting_url(sighting_id: int) -> str:
 
 @router.get("/review/sightings")
 def sightings_page(
+    svc: ServicesDep,
     request: Request,
     status: str = Query("open", pattern="^(open|unsure|awaiting_second|confirmed|rejected|all)$"),
     s: WebSession = Depends(REVIEW),
-    svc: Services = Depends(get_services),
 ) -> Response:
     rows = svc.sightings.list(None if status == "all" else status, 500)
     return render(request, "sightings.html", s, rows=rows, current=status, statuses=STATUSES, sighting_url=sighting_url)
 
 
 @router.get("/review/sightings/{sighting_id}")
-def sighting_page(request: Request, sighting_id: Id, s: WebSession = Depends(REVIEW), svc: Services = Depends(get_services)) -> Response:
+def sighting_page(svc: ServicesDep, request: Request, sighting_id: Id, s: WebSession = Depends(REVIEW)) -> Response:
     case = svc.sightings.get(sighting_id, s.principal.actor, s.principal.role, request.state.request_id)  # audited
     ids = svc.sightings.open_ids()
     after = ids[ids.index(sighting_id) + 1 :] if sighting_id in ids else ids
@@ -73,6 +72,7 @@ def sighting_page(request: Request, sighting_id: Id, s: WebSession = Depends(REV
 
 @router.post("/review/sightings/{sighting_id}/decision")
 def decide_page(
+    svc: ServicesDep,
     request: Request,
     sighting_id: Id,
     verdict: str = Form(""),
@@ -80,7 +80,6 @@ def decide_page(
     sure: str = Form(""),
     csrf: str = Form(""),
     s: WebSession = Depends(REVIEW),
-    svc: Services = Depends(get_services),
 ) -> Response:
     check_csrf(s, csrf)
     tr = language(request)
@@ -111,12 +110,12 @@ def decide_page(
 
 
 @router.get("/review/sightings/{sighting_id}/video")
-def sighting_video(request: Request, sighting_id: Id, s: WebSession = Depends(REVIEW), svc: Services = Depends(get_services)) -> Response:
+def sighting_video(svc: ServicesDep, request: Request, sighting_id: Id, s: WebSession = Depends(REVIEW)) -> Response:
     header = request.headers.get("range")
     data, media_type = svc.sightings.video(sighting_id, s.principal.actor, s.principal.role, is_first_request(header), request.state.request_id)
     return ranged_response(data, media_type, header, IMG_HEADERS)
 
 
 @router.get("/img/sightings/faces/{face_id}")
-def sighting_crop(face_id: Id, s: WebSession = Depends(REVIEW), svc: Services = Depends(get_services)) -> Response:
+def sighting_crop(svc: ServicesDep, face_id: Id, s: WebSession = Depends(REVIEW)) -> Response:
     return Response(svc.sightings.crop(face_id, s.principal.actor, s.principal.role), media_type="image/jpeg", headers=IMG_HEADERS)

@@ -7,9 +7,8 @@ import secrets
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 
-from matcher.api.deps import get_services
+from matcher.api.deps import ServicesDep
 from matcher.errors import AuthError
-from matcher.services.container import Services
 from matcher.web.common import HOME, check_csrf, cookie_args, current, language, redirect, render, signed_in, store
 from matcher.web.cookies import COOKIE, PRE_COOKIE, WebSession, same
 
@@ -40,7 +39,7 @@ def _signin_page(request: Request, error: str | None = None, status: int = 200, 
 
 
 @router.post("/signin")
-def signin(request: Request, token: str = Form(""), pre: str = Form(""), next: str = Form(""), svc: Services = Depends(get_services)) -> Response:
+def signin(svc: ServicesDep, request: Request, token: str = Form(""), pre: str = Form(""), next: str = Form("")) -> Response:
     tr = language(request)
     if not same(request.cookies.get(PRE_COOKIE), pre):
         return _signin_page(request, tr.gettext("The sign-in form expired. Please paste your token again."), 403, next)

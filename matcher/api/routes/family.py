@@ -7,13 +7,12 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from matcher.api.deps import Id, get_services, limited, require
+from matcher.api.deps import Id, ServicesDep, limited, require
+from matcher.api.responses import EXACT, ErasedOut, FaceOfMedia, PickOut, RecordOut
 from matcher.api.schemas import ReportIn
-from matcher.api.uploads import accept_upload
-from matcher.services.accounts import Principal
-from matcher.services.container import Services
-from matcher.services.photo_age import parse_given_age
-from matcher.types import Role, Side
+from matcher.api.uploads import UPLOAD_RESPONSES, accept_upload
+from matcher.ingest.photo_age import parse_given_age
+from matcher.types import Principal, Role, Side
 
 router = APIRouter(prefix="/v1/reports", tags=["families"])
 READERS = require(Role.FAMILY, Role.REVIEWER, Role.ADMIN)
@@ -25,35 +24,35 @@ YEAR_FIELD = Form(
 )
 
 
-@router.post("", status_code=201)
-def create_report(body: ReportIn, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
+@router.post("", status_code=201, response_model=RecordOut, **EXACT)
+def create_report(svc: ServicesDep, body: ReportIn, who: Principal = Depends(WRITERS)) -> dict:
     """File a missing-child report. The family then adds photos or videos."""
     return svc.records.create(who, Side.REPORT, body.fields())
 
 
-@router.get("")
+@router.get("", response_model=list[RecordOut], **EXACT)
 def list_reports(
-    limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9), who: Principal = Depends(READERS), svc: Services = Depends(get_services)
+    svc: ServicesDep, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9), who: Principal = Depends(READERS)
 ) -> list[dict]:
     """A family sees its own reports; reviewers and admins see all."""
     return svc.records.list(who, Side.REPORT, limit, offset)
 
 
-@router.get("/{report_id}")
-def get_report(report_id: Id, who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> dict:
+@router.get("/{report_id}", response_model=RecordOut, **EXACT)
+def get_report(svc: ServicesDep, report_id: Id, who: Principal = Depends(READERS)) -> dict:
     """Details and status (received, under review, closed) — never candidates or scores."""
     return svc.records.get(report_id, who, Side.REPORT)
 
 
-@router.post("/{report_id}/media", dependencies=[Depends(limited("upload", "rate_uploads_per_minute"))])
+@router.post("/{report_id}/media", dependencies=[Depends(limited("upload", "rate_uploads_per_minute"))], responses=UPLOAD_RESPONSES)
 async def upload_report_media(
+    svc: ServicesDep,
     request: Request,
     report_id: Id,
     file: UploadFile = File(...),
     age: str | None = AGE_FIELD,
     year_taken: str | None = YEAR_FIELD,
     who: Principal = Depends(WRITERS),
-    svc: Services = Depends(get_services),
 ) -> JSONResponse:
     """A photo (faces found at once) or a video (processed in the background: 202 + job URL).
     ``age`` / ``year_taken``: how old the child was in it, if known (invalid values: 422)."""
@@ -61,19 +60,19 @@ async def upload_report_media(
     return await accept_upload(svc, who, report_id, Side.REPORT, file, given)
 
 
-@router.get("/{report_id}/media/{media_id}/faces")
-def report_media_faces(report_id: Id, media_id: Id, who: Principal = Depends(READERS), svc: Services = Depends(get_services)) -> list[dict]:
+@router.get("/{report_id}/media/{media_id}/faces", response_model=list[FaceOfMedia], **EXACT)
+def report_media_faces(svc: ServicesDep, report_id: Id, media_id: Id, who: Principal = Depends(READERS)) -> list[dict]:
     """Faces found in one of the report's own uploads, with links to their crops."""
     return svc.records.media_faces(who, report_id, media_id)
 
 
-@router.post("/{report_id}/faces/{face_id}/pick")
-async def pick_face(report_id: Id, face_id: Id, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
+@router.post("/{report_id}/faces/{face_id}/pick", response_model=PickOut, **EXACT)
+async def pick_face(svc: ServicesDep, report_id: Id, face_id: Id, who: Principal = Depends(WRITERS)) -> dict:
     """The family says which face in a group photo is their child."""
     return await run_in_threadpool(svc.records.pick_face, who, report_id, face_id)
 
 
-@router.delete("/{report_id}")
-async def withdraw_report(report_id: Id, who: Principal = Depends(WRITERS), svc: Services = Depends(get_services)) -> dict:
+@router.delete("/{report_id}", response_model=ErasedOut, **EXACT)
+async def withdraw_report(svc: ServicesDep, report_id: Id, who: Principal = Depends(WRITERS)) -> dict:
     """Withdraw: the report, its photos, faces, embeddings, index entries and candidates are erased."""
     return await run_in_threadpool(svc.records.erase, who, report_id, "withdraw")

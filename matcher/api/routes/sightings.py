@@ -1,4 +1,4 @@
-"""Reviewer routes for sightings (issue 16): ``POST /v1/sweeps`` (a video or field photo swept
+"""Reviewer routes for sightings (docs/sightings.md): ``POST /v1/sweeps`` (a video or field photo swept
 in the background: 202 + job), the sightings list, one sighting (audited), decisions, its
 crops, and its source video with ``Range`` support (``no-store``, reviewers and admins only).
 """
@@ -12,13 +12,12 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from matcher.api.deps import Id, get_services, limited, request_id, require
+from matcher.api.deps import Id, ServicesDep, limited, request_id, require
+from matcher.api.responses import EXACT, JobQueued, SightingOut
 from matcher.api.schemas import DecisionIn
 from matcher.api.uploads import read_upload
 from matcher.errors import InvalidFieldError
-from matcher.services.accounts import Principal
-from matcher.services.container import Services
-from matcher.types import Role
+from matcher.types import Principal, Role
 
 router = APIRouter(tags=["reviewers"])
 REVIEW = require(Role.REVIEWER, Role.ADMIN)
@@ -77,15 +76,15 @@ def parse_taken(value: str | None) -> dt.date | None:
         raise InvalidFieldError("taken_on: the date the footage was shot must be YYYY-MM-DD.") from None
 
 
-@router.post("/v1/sweeps", status_code=202, dependencies=[Depends(limited("search", "rate_searches_per_minute"))])
+@router.post("/v1/sweeps", status_code=202, dependencies=[Depends(limited("search", "rate_searches_per_minute"))], responses={202: {"model": JobQueued}})
 async def sweep(
+    svc: ServicesDep,
     file: UploadFile = File(..., description="a video (MP4, MOV, WebM, AVI, 3GP) or a field photo"),
     side: str = Form("both", pattern="^(reports|children|both)$", description="which records to search"),
     top: int = Form(5, ge=1, le=100, description="candidates listed per track or face in the job result"),
     taken_on: str | None = Form(None, max_length=10, description="date the footage was shot (YYYY-MM-DD), if known"),
     place: str | None = Form(None, max_length=256, description="where it was shot, kept with a sighting"),
     who: Principal = Depends(REVIEW),
-    svc: Services = Depends(get_services),
 ) -> JSONResponse:
     """Sweep footage or a field photo for missing children: every face track is searched
     against the open records; those whose best match passes the queue rule become
@@ -97,39 +96,39 @@ async def sweep(
     return JSONResponse({"job": job.id, "status": job.status, "status_url": f"/v1/jobs/{job.id}"}, status_code=202)
 
 
-@router.get("/v1/sightings")
+@router.get("/v1/sightings", response_model=list[SightingOut], **EXACT)
 def sightings(
+    svc: ServicesDep,
     status: str = Query("open", pattern="^(open|unsure|awaiting_second|confirmed|rejected|all)$"),
     record: str | None = Query(None, max_length=128, description="only this record's number"),
     limit: int = Query(200, ge=1, le=1000),
     who: Principal = Depends(REVIEW),
-    svc: Services = Depends(get_services),
 ) -> list[dict]:
     """Sightings, strongest first (plausible before implausible, then false-match rate)."""
     return svc.sightings.list(None if status == "all" else status, limit, record)
 
 
-@router.get("/v1/sightings/{sighting_id}")
-def sighting(sighting_id: Id, request: Request, who: Principal = Depends(REVIEW), svc: Services = Depends(get_services)) -> dict:
+@router.get("/v1/sightings/{sighting_id}", response_model=SightingOut, **EXACT)
+def sighting(svc: ServicesDep, sighting_id: Id, request: Request, who: Principal = Depends(REVIEW)) -> dict:
     """The record, the source (file, sha256, who swept it, when), the time span, the best
     frames, the score and its calibrated rate, the decisions (audited)."""
     return svc.sightings.get(sighting_id, who.actor, who.role, request_id(request))
 
 
-@router.post("/v1/sightings/{sighting_id}/decision")
-def decide(sighting_id: Id, body: DecisionIn, request: Request, who: Principal = Depends(REVIEW), svc: Services = Depends(get_services)) -> dict:
+@router.post("/v1/sightings/{sighting_id}/decision", response_model=SightingOut, **EXACT)
+def decide(svc: ServicesDep, sighting_id: Id, body: DecisionIn, request: Request, who: Principal = Depends(REVIEW)) -> dict:
     """Confirm (records where and when the child was seen; the record stays open), reject
     (its frames are erased, and the source once no sighting needs it) or unsure."""
     return svc.sightings.decide(sighting_id, body.verdict, who.actor, body.note, who.role, request_id(request))
 
 
 @router.get("/v1/sightings/faces/{face_id}/crop", response_class=Response)
-def sighting_crop(face_id: Id, who: Principal = Depends(REVIEW), svc: Services = Depends(get_services)) -> Response:
+def sighting_crop(svc: ServicesDep, face_id: Id, who: Principal = Depends(REVIEW)) -> Response:
     return Response(svc.sightings.crop(face_id, who.actor, who.role), media_type="image/jpeg", headers=NO_STORE)
 
 
 @router.get("/v1/sightings/{sighting_id}/video", response_class=Response)
-def sighting_video(sighting_id: Id, request: Request, who: Principal = Depends(REVIEW), svc: Services = Depends(get_services)) -> Response:
+def sighting_video(svc: ServicesDep, sighting_id: Id, request: Request, who: Principal = Depends(REVIEW)) -> Response:
     """The stored original (a video, or a field photo without its metadata), in byte ranges."""
     header = request.headers.get("range")
     data, media_type = svc.sightings.video(sighting_id, who.actor, who.role, is_first_request(header), request_id(request))

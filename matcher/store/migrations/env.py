@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from matcher.store.models import Base
+from matcher.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,4 +1,4 @@
-"""sightings: faces in swept footage or field photos that match an open record (issue 16)
+"""sightings: faces in swept footage or field photos that match an open record
 
 Revision ID: 0008
 Revises: 0007
