@@ -26,11 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from matcher.review.normalization import Cohort, CohortSizes, cohort_of
+from matcher.review.normalization import Cohort, CohortSizes, cohort_of_best
 from matcher.store.tables import CohortRow
 
 Top = list[list]  # [[record_id, score], ...], best first
@@ -39,13 +38,13 @@ CHUNK = 900
 
 
 def merge_top(top: Top, new: dict[int, float], k: int, drop: set[int] | frozenset[int] = frozenset()) -> Top:
-    """Merge fresh scores into a best-first top-K list (fresh scores replace old ones)."""
-    merged = {int(rid): float(s) for rid, s in top if int(rid) not in drop}
-    for rid, s in new.items():
-        if int(rid) not in drop:
-            merged[int(rid)] = float(s)
-    best = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-    return [[rid, round(s, 6)] for rid, s in best]
+    """Merge fresh scores into a best-first top-K list (fresh scores replace old ones); ties
+    by record id. Scores are kept to 6 decimals."""
+    replaced = {int(rid) for rid in new} | set(drop)
+    items = [(-float(s), int(rid)) for rid, s in top if int(rid) not in replaced]
+    items += [(-round(float(s), 6), int(rid)) for rid, s in new.items() if int(rid) not in drop]
+    items.sort()  # (-score, id): best first, then by id, compared in C
+    return [[rid, -neg] for neg, rid in items[:k]]
 
 
 @dataclass
@@ -113,30 +112,33 @@ class CohortTable:
         if st.floor != floor:
             st.floor, st.floor_dirty = floor, True
 
-    def set(self, rid: int, scores: dict[int, float]) -> None:
-        """A record's own list, recomputed from scratch."""
+    def set(self, rid: int, scores: dict[int, float], length: int | None = None) -> None:
+        """A record's own list, recomputed from scratch. ``length``: how many scores its list
+        keeps (default: ``CohortSizes.stored``; a report's list against the children needs
+        only the S-norm's ``k``: no rank score is centred on a report there)."""
         self.ensure([rid])
-        self._put(rid, merge_top([], scores, self.k))
+        self._put(rid, merge_top([], scores, length or self.k), length or self.k)
 
-    def offer(self, fresh: dict[int, dict[int, float]]) -> int:
+    def offer(self, fresh: dict[int, dict[int, float]], length: int | None = None) -> int:
         """``fresh[g][q]``: new scores between record ``g`` and records ``q``; merged into
-        ``g``'s list where they enter its top-K. Returns how many lists changed."""
+        ``g``'s list where they enter its top-K (``length`` as in ``set``). Returns how many
+        lists changed."""
         self.ensure(fresh)
         entering = {g: {q: s for q, s in qs.items() if s > self._s[g].kth} for g, qs in fresh.items()}
         entering = {g: qs for g, qs in entering.items() if qs}
         self._load_tops([g for g in entering if self._s[g].top is None])
         for g, qs in entering.items():
-            self._put(g, merge_top(self._s[g].top, qs, self.k))
+            self._put(g, merge_top(self._s[g].top, qs, length or self.k), length or self.k)
         return len(entering)
 
-    def _put(self, rid: int, top: Top) -> None:
+    def _put(self, rid: int, top: Top, length: int) -> None:
         st = self._s[rid]
         st.top, st.dirty = top, True
         cohort, rank = cohorts_of_list(top, self.sizes, self.prior)
         if _moved(cohort, st.cohort) or _moved(rank, st.rank):
             self.moved.add(rid)
         st.cohort, st.rank = cohort, rank
-        st.kth = top[self.k - 1][1] if len(top) >= self.k else NO_KTH
+        st.kth = top[length - 1][1] if len(top) >= length else NO_KTH
 
     def _load_tops(self, rids: list[int]) -> None:
         for start in range(0, len(rids), CHUNK):
@@ -172,7 +174,7 @@ class CohortTable:
             ids = self.session.scalars(insert(CohortRow).returning(CohortRow.id, sort_by_parameter_order=True), new).all()
             for row, row_id in zip(new, ids, strict=True):
                 self._s[row["record_id"]].row_id = row_id
-        for group in _same_keys(changed):  # one executemany per column set
+        for group in same_keys(changed):  # one executemany per column set
             self.session.execute(update(CohortRow), group)
         return len(new) + len(changed)
 
@@ -181,7 +183,9 @@ def _moved(new: Cohort, old: Cohort) -> bool:
     return abs(new.mean - old.mean) > 1e-9 or abs(new.std - old.std) > 1e-9
 
 
-def _same_keys(rows: list[dict]) -> list[list[dict]]:
+def same_keys(rows: list[dict]) -> list[list[dict]]:
+    """Rows for a bulk UPDATE by primary key, grouped so each group has the same columns
+    (one executemany each)."""
     by: dict[tuple, list[dict]] = {}
     for row in rows:
         by.setdefault(tuple(sorted(row)), []).append(row)
@@ -190,8 +194,8 @@ def _same_keys(rows: list[dict]) -> list[list[dict]]:
 
 def cohorts_of_list(top: Top, sizes: CohortSizes, prior: Cohort) -> tuple[Cohort, Cohort]:
     """(S-norm cohort, rank cohort) of one stored best-first list."""
-    scores = np.array([s for _, s in top], np.float64)
-    return cohort_of(scores, sizes.k, prior), cohort_of(scores, sizes.rank_k, prior)
+    scores = [s for _, s in top]
+    return cohort_of_best(scores, sizes.k, prior), cohort_of_best(scores, sizes.rank_k, prior)
 
 
 def forget(session: Session, record_ids: set[int], sizes: CohortSizes, prior: Cohort, pack: str | None = None) -> int:

@@ -25,17 +25,18 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from matcher.review import cohorts as coh
 from matcher.review.age import check
 from matcher.review.calibration import Calibration, in_words
+from matcher.review.cohorts import same_keys
 from matcher.review.evidence import age_facts, name_evidence
 from matcher.review.fusion import fuse
 from matcher.review.normalization import Cohort, CohortSizes, prior_cohort, rank_score
 from matcher.review.ranking import Ranked, effective, queue_key
-from matcher.review.shortlist import Existing, plan
+from matcher.review.shortlist import UNDECIDED, Existing, plan
 from matcher.review.templates import Template, count_records_with_faces, face_owners, load_records, load_templates, stack
 from matcher.store import repo
 from matcher.store.tables import Candidate, Record
@@ -151,7 +152,7 @@ class Matcher:
         again = []
         for rid in sorted(open_reports):
             mine = existing.get(rid, {})
-            ranks = self._current_ranks(mine, table.cohort(rid))
+            ranks = self._current_ranks(mine, table.cohort(rid), every=True)
             pool = []
             for c, k in mine.items():
                 if k.rank is None or abs(k.rank - ranks[c]) > EPS:
@@ -271,7 +272,7 @@ class Matcher:
         own = self._cohorts[CHILD]  # reports' lists against the children live in the same table
         own.ensure(set(children) | set(pairs))
         for r, ps in pairs.items():
-            own.set(r, {p.other: p.raw for p in ps})
+            own.set(r, {p.other: p.raw for p in ps}, self.sizes.k)  # a report's list: the S-norm's K only
         existing = self._existing(session, CandidateKind.MATCH, set(pairs))
         own.ensure({c for mine in existing.values() for c in mine})
         records = {r.id: r for r in reports}
@@ -295,7 +296,7 @@ class Matcher:
                     if reports[p.other].status == "open":
                         by_report.setdefault(p.other, {})[c] = Pair(c, p.raw, p.gi, p.qi)  # seen from the report
         table.ensure(set(reports) | set(pairs))
-        table.offer(fresh_scores)
+        table.offer(fresh_scores, self.sizes.k)  # reports' lists: the S-norm's K only
         children = {k.id: k for k in kids}
         existing = self._existing(session, CandidateKind.MATCH, set(by_report))
         table.ensure({c for mine in existing.values() for c in mine})
@@ -328,7 +329,8 @@ class Matcher:
             scored[c] = (z, p, age, name, rank)
             pool.append(Ranked(c, rank, age.plausible, name["level"] if name else None))
         pool += [Ranked(c, stored[c], k.plausible, k.name) for c, k in mine.items() if c not in scored and k.status in ("open", "superseded")]
-        self._ranks += [(k.id, stored[c]) for c, k in mine.items() if c not in scored and (k.rank is None or abs(k.rank - stored[c]) > EPS)]
+        if full:  # the report's own search: its stored list is made current too (else ``relist`` does it after the run)
+            self._ranks += [(k.id, stored[c]) for c, k in mine.items() if c not in scored and c in stored and (k.rank is None or abs(k.rank - stored[c]) > EPS)]
         states = {c: Existing(c, k.status, k.raw if k.raw is not None else k.score) for c, k in mine.items()}
         todo = plan(pool, states, {c: v[1].raw for c, v in scored.items()}, s.shortlist, s.age_ranking)
         kept = set(todo.add + todo.keep + todo.reopen)
@@ -344,18 +346,19 @@ class Matcher:
             z, p, age, name, rank = scored[c]
             known = mine.get(c)
             if known is not None and c in todo.keep and abs(known.score - z) <= EPS and known.raw is not None and abs(known.raw - p.raw) <= EPS:
-                if known.rank is None or abs(known.rank - rank) > EPS:
+                if full and (known.rank is None or abs(known.rank - rank) > EPS):
                     self._ranks.append((known.id, rank))
-                continue  # unchanged
+                continue  # unchanged (a rank score that moved with the cohorts is written by ``relist`` after the run)
             fmr = self._fmr(calibration, p.raw, z)
             ev = self._evidence(report.id, c, p.qi, p.gi, p.raw, z, fmr, min(1.0, self._n[CHILD] * fmr), mine_cohort, table.cohort(c), age, name, rank)
             self._writes.append(_Write(CandidateKind.MATCH, report.id, c, z, p.raw, fmr, ev, known, reopen=c in todo.reopen, rank=rank))
         self._drops += [mine[c] for c in todo.drop]
 
-    def _current_ranks(self, mine: dict[int, Known], report: Cohort) -> dict[int, float]:
-        """The rank score of each of a report's stored candidates under the current cohorts,
-        from the raw score kept with it (the cohort table must hold its children)."""
-        return {c: self._rank(k.raw if k.raw is not None else k.score, report, c) for c, k in mine.items()}
+    def _current_ranks(self, mine: dict[int, Known], report: Cohort, every: bool = False) -> dict[int, float]:
+        """The rank score of a report's stored candidates that may be on its list (open and
+        superseded; ``every``: all of them) under the current cohorts, from the raw score kept
+        with each (the cohort table must hold their children)."""
+        return {c: self._rank(k.raw if k.raw is not None else k.score, report, c) for c, k in mine.items() if every or k.status in UNDECIDED}
 
     def _existing(self, session: Session, kind: str, first_ids: set[int]) -> dict[int, dict[int, Known]]:
         """Candidates of this kind whose first record is one of ``first_ids``: {first: {second: Known}}."""
@@ -379,25 +382,21 @@ class Matcher:
 
     # ---- writing ----------------------------------------------------------------------
     def _apply(self, session: Session) -> int:
-        """Create, change and drop candidates in bulk; every change is audited."""
-        changed_ids = {w.known.id for w in self._writes if w.known is not None} | {k.id for k in self._drops}
-        rows: dict[int, Candidate] = {}
-        ids = sorted(changed_ids)
-        for start in range(0, len(ids), 900):
-            rows.update({c.id: c for c in session.scalars(select(Candidate).where(Candidate.id.in_(ids[start : start + 900])))})
-        created = []
+        """Create, change and drop candidates in bulk (inserts and updates by primary key, no
+        ORM objects); every change is audited."""
+        created: list[dict] = []
+        changed: list[dict] = []
         for w in self._writes:
             if w.evidence is None:  # re-listed: back in the list with the facts it had
-                cand = rows[w.known.id]
-                cand.status = "open"
+                changed.append({"id": w.known.id, "status": "open"})
                 repo.audit(
                     session,
                     SYSTEM,
                     SYSTEM,
                     "candidate_requeued",
                     "candidate",
-                    str(cand.id),
-                    score=round(cand.score, 4),
+                    str(w.known.id),
+                    score=round(w.known.score, 4),
                     reason="ranks inside the report's list again",
                 )
                 continue
@@ -411,27 +410,24 @@ class Matcher:
                 "name_level": (w.evidence.get("name") or {}).get("level"),
             }
             if w.known is None:
-                cand = Candidate(kind=w.kind, report_id=w.first, child_id=w.second, pack=self.pack, status="open", **facts)
-                session.add(cand)
-                created.append(cand)
+                created.append({"kind": w.kind, "report_id": w.first, "child_id": w.second, "pack": self.pack, "status": "open", **facts})
                 continue
-            cand = rows[w.known.id]
             if w.reopen:
-                cand.status = "open"
-                repo.audit(session, SYSTEM, SYSTEM, "candidate_requeued", "candidate", str(cand.id), score=round(w.z, 4))
-            elif abs(cand.score - w.z) > EPS:
-                repo.audit(session, SYSTEM, SYSTEM, "candidate_rescored", "candidate", str(cand.id), old=round(cand.score, 4), new=round(w.z, 4))
-            for key, value in facts.items():
-                setattr(cand, key, value)
-        if self._ranks:  # the order moved, nothing else: not audited (the score a reviewer is shown did not change)
-            session.execute(update(Candidate), [{"id": cid, "rank_score": rank} for cid, rank in self._ranks])
+                facts["status"] = "open"
+                repo.audit(session, SYSTEM, SYSTEM, "candidate_requeued", "candidate", str(w.known.id), score=round(w.z, 4))
+            elif abs(w.known.score - w.z) > EPS:
+                repo.audit(session, SYSTEM, SYSTEM, "candidate_rescored", "candidate", str(w.known.id), old=round(w.known.score, 4), new=round(w.z, 4))
+            changed.append({"id": w.known.id, **facts})
+        changed += [{"id": cid, "rank_score": rank} for cid, rank in self._ranks]  # the order moved, nothing else: not audited
+        changed += [{"id": k.id, "status": "superseded"} for k in self._drops]
         for k in self._drops:
-            rows[k.id].status = "superseded"
             repo.audit(session, SYSTEM, SYSTEM, "candidate_superseded", "candidate", str(k.id), reason=f"left the report's top {self.settings.shortlist}")
-        if created:  # one flush gives the new rows their ids for the audit
-            session.flush()
-            for c in created:
-                repo.audit(session, SYSTEM, SYSTEM, "candidate_created", "candidate", str(c.id), score=round(c.score, 4), fmr=c.fmr)
+        for group in same_keys(changed):
+            session.execute(update(Candidate), group)
+        if created:
+            ids = session.scalars(insert(Candidate).returning(Candidate.id, sort_by_parameter_order=True), created).all()
+            for row, cid in zip(created, ids, strict=True):
+                repo.audit(session, SYSTEM, SYSTEM, "candidate_created", "candidate", str(cid), score=round(row["score"], 4), fmr=row["fmr"])
         return len(self._writes) + len(self._drops) + len(self._ranks)
 
     def _evidence(self, a, b, ai, bi, raw, z, fmr, fpir, ca: Cohort, cb: Cohort, age=None, name=None, rank=None) -> dict:

@@ -44,6 +44,7 @@ top-20 74.1 → 81.6 % against the symmetric S-norm; docs/accuracy.md).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,19 @@ def cohort_of(scores: np.ndarray, k: int, prior: Cohort) -> Cohort:
         return prior
     top = np.sort(s)[::-1][:k]
     return Cohort(float(top.mean()), max(float(top.std()), STD_FLOOR), int(top.size))
+
+
+def cohort_of_best(best_first: list[float], k: int, prior: Cohort) -> Cohort:
+    """``cohort_of`` for a list already sorted best first (a stored cohort list), in plain
+    Python: called for every list a matching run changes, where numpy's per-call overhead on
+    a few dozen numbers would dominate."""
+    top = best_first[:k]
+    n = len(top)
+    if n < MIN_COHORT:
+        return prior
+    mean = math.fsum(top) / n
+    var = math.fsum((x - mean) * (x - mean) for x in top) / n
+    return Cohort(mean, max(math.sqrt(var), STD_FLOOR), n)
 
 
 def cohorts_of_rows(scores: np.ndarray, k: int, prior: Cohort) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -107,8 +107,9 @@ def refresh_cohorts(session: Session, services, pack: str, dim: int, sizes: Coho
         top = top_records(owner, hit_owner, scores, k)
         table = coh.CohortTable(session, pack, against, sizes, prior)
         table.ensure(top)
+        length = sizes.k if (records_side, against) == ("report", "child") else sizes.stored  # a report's list against the children: S-norm only
         for rid, lst in top.items():
-            table.set(rid, dict(lst))
+            table.set(rid, dict(lst), length)
         written += table.flush()
     session.flush()
     log.info("cohorts for %s refreshed: %d lists", pack, written)

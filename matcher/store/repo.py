@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from matcher.store import auditchain
@@ -151,11 +151,12 @@ def _write_audit_chain(session: Session) -> None:
     if prev is None:  # head row missing (deleted by hand): restart it; verify reports the break
         connection.execute(head.insert().values(id=1, hash=auditchain.GENESIS, rows=0))
         prev = auditchain.GENESIS
+    rows = []
     for fields in pending:
         digest = auditchain.row_hash(fields, prev)
-        session.add(AuditEvent(**fields, prev_hash=prev, hash=digest))
+        rows.append({**fields, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.flush()
+    session.execute(insert(AuditEvent), rows)  # one executemany, in chain order (ids follow it)
     connection.execute(update(head).where(head.c.id == 1).values(hash=prev, rows=head.c.rows + len(pending)))
 
 

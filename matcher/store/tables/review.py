@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from matcher.store.base import Base, utcnow
+from matcher.store.base import Base, PackedTop, utcnow
 from matcher.types import CandidateKind, CandidateStatus
 
 
@@ -83,7 +83,7 @@ class CohortRow(Base):
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
     pack: Mapped[str] = mapped_column(String(64))
     against: Mapped[str] = mapped_column(String(8))  # the side the scores were taken against
-    top: Mapped[list] = mapped_column(JSON, default=list)
+    top: Mapped[list] = mapped_column(PackedTop, default=list)  # packed, not JSON: read and rewritten all the time
     mean: Mapped[float] = mapped_column(Float)
     std: Mapped[float] = mapped_column(Float)
     n: Mapped[int] = mapped_column(Integer)
