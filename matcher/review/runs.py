@@ -3,6 +3,9 @@ time across processes."""
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
@@ -11,6 +14,23 @@ from matcher.review.upkeep import calibration_and_refresh
 from matcher.store.tables import Candidate, Record
 from matcher.types import CandidateKind, RecordStatus, Side
 
+GC_THRESHOLD = 50_000  # allocations between young-generation collections during a run (Python's default: 700)
+
+
+@contextmanager
+def fewer_collections(threshold: int = GC_THRESHOLD):
+    """Python's cyclic garbage collector less often while a run builds and drops hundreds of
+    thousands of small lists (cohorts, candidates) beside a large, long-lived heap: with the
+    default threshold a third of a 10^4-record run's CPU went to collections that free almost
+    nothing (reference counting frees the rest). Restored afterwards; process-wide while it
+    lasts, which only delays other threads' collections."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(threshold, old[0]), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
 
 def match_pending(services, record_ids: list[int], pack: str | None = None) -> int:
     """Mark ``record_ids`` as needing a match, then match every pending record in committed
@@ -18,6 +38,11 @@ def match_pending(services, record_ids: list[int], pack: str | None = None) -> i
     chunk in flight; the next run (any run) finishes the rest and ends with the same
     candidates as an uninterrupted one. Then every open report whose list holds a child
     whose cohort moved is re-ranked (``relist``). Returns how many candidates were touched."""
+    with fewer_collections():
+        return _match_pending(services, record_ids, pack)
+
+
+def _match_pending(services, record_ids: list[int], pack: str | None = None) -> int:
     matcher = Matcher(services, pack)
     sessions, chunk = services.sessions, services.settings.match_chunk
     with sessions.begin() as session:
@@ -58,6 +83,11 @@ def open_reports(services) -> set[int]:
 
 def research_all(services, pack: str | None = None) -> int:
     """Every open report's list rebuilt from a new search (after ``matcher reindex``)."""
+    with fewer_collections():
+        return _research_all(services, pack)
+
+
+def _research_all(services, pack: str | None) -> int:
     matcher = Matcher(services, pack)
     ids = sorted(open_reports(services))
     touched = 0
